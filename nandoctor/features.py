@@ -1,0 +1,276 @@
+"""Trajectory facts computed once per run, as small pure functions over numpy arrays.
+
+Rules read these instead of re-deriving them: where the loss first went non-finite, how it grew
+before that, its level and trend, spikes against a robust baseline, the learning-rate schedule.
+Thresholds live in the rules; this module only measures. Everything is scale-free where it can be
+(ratios, log-loss, robust statistics), so one rule serves a loss of 0.01 and a loss of 100.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .model import Run, Series
+
+FLT_MIN_LOG = 87.33654475  # -ln(FLT_MIN): Caffe's SoftmaxWithLoss ceiling per sample
+KERAS_CLIP_LOSSES = (16.1181, 15.9424, 15.4249, 15.3332)  # -ln(1e-7) and its relatives
+
+
+# ---- non-finite values -------------------------------------------------------------------------
+
+def first_nonfinite_index(values: np.ndarray) -> int | None:
+    bad = np.flatnonzero(~np.isfinite(values))
+    return int(bad[0]) if bad.size else None
+
+
+def nonfinite_kind(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    return "inf" if value > 0 else "-inf"
+
+
+def nonfinite_count(values: np.ndarray) -> int:
+    return int(np.count_nonzero(~np.isfinite(values)))
+
+
+# ---- growth and trend --------------------------------------------------------------------------
+
+def step_ratios(values: np.ndarray) -> np.ndarray:
+    """values[i+1] / values[i] for positive finite neighbours, NaN elsewhere."""
+    if values.size < 2:
+        return np.empty(0)
+    previous, current = values[:-1], values[1:]
+    valid = np.isfinite(previous) & np.isfinite(current) & (previous > 0) & (current > 0)
+    ratios = np.full(previous.shape, np.nan)
+    np.divide(current, previous, out=ratios, where=valid)
+    return ratios
+
+
+def trailing_increase_run(values: np.ndarray) -> int:
+    """How many consecutive increases end the array (0 when the last step did not rise)."""
+    if values.size < 2:
+        return 0
+    rising = np.diff(values) > 0
+    falls = np.flatnonzero(~rising)
+    return int(rising.size if falls.size == 0 else rising.size - 1 - falls[-1])
+
+
+@dataclass(frozen=True)
+class Growth:
+    """How a loss grew over its last finite points before an end point."""
+
+    window: int  # points looked at
+    increases: int  # consecutive increases that end the window
+    cumulative_ratio: float  # last / first of those increasing points (1.0 when none)
+    per_point_ratio: float  # geometric mean ratio per logged point over the increasing stretch
+    per_step_ratio: float  # the same per optimizer step
+    start_index: int  # index where the increasing stretch starts
+    max_over_min: float  # largest value over the smallest positive value so far
+
+
+def growth_before(steps: np.ndarray, values: np.ndarray, end: int, window: int = 10) -> Growth:
+    """The growth of `values[:end]` (finite points) over at most `window` points before `end`."""
+    finite = values[:end]
+    start = max(0, end - window)
+    tail = finite[start:end]
+    increases = trailing_increase_run(tail)
+    if increases == 0 or end < 2:
+        positive = finite[np.isfinite(finite) & (finite > 0)]
+        max_over_min = float(np.max(positive) / np.min(positive)) if positive.size else 1.0
+        return Growth(tail.size, 0, 1.0, 1.0, 1.0, end - 1, max_over_min)
+    first = end - 1 - increases
+    low, high = finite[first], finite[end - 1]
+    cumulative = float(high / low) if low > 0 else math.inf
+    steps_spanned = max(1, int(steps[end - 1] - steps[first]))
+    per_point = cumulative ** (1.0 / increases) if math.isfinite(cumulative) else math.inf
+    per_step = cumulative ** (1.0 / steps_spanned) if math.isfinite(cumulative) else math.inf
+    positive = finite[np.isfinite(finite) & (finite > 0)]
+    max_over_min = float(np.max(positive) / np.min(positive)) if positive.size else 1.0
+    return Growth(tail.size, increases, cumulative, per_point, per_step, first, max_over_min)
+
+
+def relative_slope(values: np.ndarray) -> float:
+    """Slope of a least-squares line per point, divided by the mean |value|: scale-free trend."""
+    finite = values[np.isfinite(values)]
+    if finite.size < 3:
+        return 0.0
+    scale = float(np.mean(np.abs(finite)))
+    if scale == 0:
+        return 0.0
+    x = np.arange(finite.size, dtype=np.float64)
+    slope = np.polyfit(x, finite, 1)[0]
+    return float(slope / scale)
+
+
+def ema(values: np.ndarray, alpha: float = 0.1) -> np.ndarray:
+    """Exponential moving average over finite values (non-finite points carry the previous average)."""
+    out = np.empty(values.shape, dtype=np.float64)
+    average = math.nan
+    for index, value in enumerate(values.tolist()):
+        if math.isfinite(value):
+            average = value if math.isnan(average) else alpha * value + (1 - alpha) * average
+        out[index] = average
+    return out
+
+
+def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Median of the previous `window` points (excluding the current one); NaN for the first point."""
+    out = np.full(values.shape, np.nan)
+    if values.size < 2:
+        return out
+    padded = np.concatenate([np.full(window, np.nan), values.astype(np.float64)])
+    view = np.lib.stride_tricks.sliding_window_view(padded[:-1], window)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[:] = np.nanmedian(view, axis=1)
+    return out
+
+
+def robust_scale(values: np.ndarray) -> tuple[float, float]:
+    """Median and MAD-based sigma of the finite values."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return math.nan, math.nan
+    median = float(np.median(finite))
+    mad = float(np.median(np.abs(finite - median)))
+    return median, 1.4826 * mad
+
+
+def log_values(values: np.ndarray) -> np.ndarray:
+    """Natural log of positive finite values, NaN elsewhere: growth becomes additive and scale-free."""
+    out = np.full(values.shape, np.nan)
+    positive = np.isfinite(values) & (values > 0)
+    np.log(values, out=out, where=positive)
+    return out
+
+
+def flat_run_end(values: np.ndarray, relative_tolerance: float) -> int:
+    """Length of the run of points at the end that stay within a relative band of the last value."""
+    if values.size == 0 or not np.isfinite(values[-1]):
+        return 0
+    last = values[-1]
+    band = max(abs(last) * relative_tolerance, 1e-12)
+    outside = np.flatnonzero(~(np.abs(values - last) <= band))
+    return int(values.size if outside.size == 0 else values.size - 1 - outside[-1])
+
+
+def longest_run(mask: np.ndarray) -> tuple[int, int]:
+    """(start, length) of the longest run of True in a boolean array; (0, 0) if none."""
+    if mask.size == 0 or not mask.any():
+        return 0, 0
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.diff(padded)
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    lengths = ends - starts
+    best = int(np.argmax(lengths))
+    return int(starts[best]), int(lengths[best])
+
+
+# ---- class-count constants ----------------------------------------------------------------------
+
+def nearest_ln_classes(level: float, max_classes: int = 100_000) -> tuple[int, float]:
+    """The class count C whose ln C is nearest to a loss level, and the distance |level - ln C|."""
+    if not math.isfinite(level) or level <= 0.3:
+        return 0, math.inf
+    classes = max(2, int(round(math.exp(level))))
+    best = min((candidate for candidate in (classes - 1, classes, classes + 1) if 2 <= candidate <= max_classes), key=lambda c: abs(level - math.log(c)), default=0)
+    if best == 0:
+        return 0, math.inf
+    return best, abs(level - math.log(best))
+
+
+# ---- learning rate --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LrFacts:
+    """What the logged learning rate did."""
+
+    first_bad_index: int | None  # first non-finite, zero or negative lr after the first point
+    peak_index: int
+    peak_value: float
+    last_value: float
+    still_rising_fraction: float  # fraction of the run after which lr still rises at the end
+    change_indices: np.ndarray  # indices where lr changed by more than 1 % relative
+
+
+def lr_facts(lr: Series) -> LrFacts:
+    values = lr.values
+    finite = np.isfinite(values)
+    bad = np.flatnonzero(~finite | (values <= 0))
+    first_bad = int(bad[0]) if bad.size else None
+    safe = np.where(finite, values, -np.inf)
+    peak = int(np.argmax(safe)) if values.size else 0
+    peak_value = float(values[peak]) if values.size else math.nan
+    rising_run = trailing_increase_run(np.where(finite, values, np.nan))
+    fraction = (values.size - 1 - rising_run) / max(1, values.size - 1) if rising_run else 1.0
+    previous = values[:-1]
+    with np.errstate(all="ignore"):
+        relative = np.abs(np.diff(values)) / np.maximum(np.abs(previous), 1e-30)
+    changes = np.flatnonzero(relative > 0.01) + 1
+    return LrFacts(first_bad, peak, peak_value, float(values[-1]) if values.size else math.nan, float(fraction), changes)
+
+
+def value_at_step(series: Series | None, step: int) -> float | None:
+    """The series' value at the last logged point at or before `step` (None if nothing logged yet)."""
+    if series is None or len(series) == 0:
+        return None
+    index = int(np.searchsorted(series.steps, step, side="right")) - 1
+    if index < 0:
+        return None
+    return float(series.values[index])
+
+
+# ---- per-run cache ---------------------------------------------------------------------------------
+
+class Facts:
+    """The run's main series and facts about them, computed once and shared by every rule."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    @cached_property
+    def loss(self) -> Series | None:
+        return self.run.primary("train_loss")
+
+    @cached_property
+    def val_loss(self) -> Series | None:
+        return self.run.primary("val_loss")
+
+    @cached_property
+    def lr(self) -> Series | None:
+        return self.run.primary("lr")
+
+    @cached_property
+    def grad_norm(self) -> Series | None:
+        return self.run.primary("grad_norm")
+
+    @cached_property
+    def loss_scale(self) -> Series | None:
+        return self.run.primary("loss_scale")
+
+    @cached_property
+    def accuracy(self) -> Series | None:
+        return self.run.primary("accuracy")
+
+    @cached_property
+    def val_accuracy(self) -> Series | None:
+        return self.run.primary("val_accuracy")
+
+    @cached_property
+    def loss_nonfinite_index(self) -> int | None:
+        return None if self.loss is None else first_nonfinite_index(self.loss.values)
+
+    @cached_property
+    def lr_facts(self) -> LrFacts | None:
+        return None if self.lr is None or len(self.lr) == 0 else lr_facts(self.lr)
+
+    def lr_at(self, step: int) -> float | None:
+        return value_at_step(self.lr, step)
