@@ -1,8 +1,9 @@
-"""The terminal report for people: per run its status, causes with fixes, findings, sources and series."""
+"""The terminal report for people: per run its status, a sparkline, ranked causes with evidence and fixes."""
 
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 from rich.console import Console
@@ -10,16 +11,20 @@ from rich.table import Table
 from rich.text import Text
 
 from ..api import Analysis
-from ..model import Diagnosis
+from ..features import first_nonfinite_index
+from ..model import Diagnosis, Finding, Series
 from .json import series_summary
+from .sparkline import marker_line, sparkline
 
 STATUS_STYLE = {"failed": "bold red", "warning": "bold yellow", "healthy": "bold green"}
 SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
+FIXES_SHOWN_FOR_TOP_CAUSES = 2
+SPARK_WIDTH = 48
 
 
 def render(analysis: Analysis, *, color: bool = False, width: int | None = None, verbose: int = 0, quiet: bool = False, **_: Any) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width or 120, highlight=False, emoji=False)
+    console = Console(file=buffer, force_terminal=color, no_color=not color, color_system="standard" if color else None, width=width or 100, highlight=False, emoji=False, soft_wrap=False)
     for diagnosis in analysis.diagnoses:
         if quiet and diagnosis.status != "failed":
             continue
@@ -31,32 +36,79 @@ def render(analysis: Analysis, *, color: bool = False, width: int | None = None,
 def render_run(console: Console, diagnosis: Diagnosis, verbose: int) -> None:
     run = diagnosis.run
     header = Text()
-    header.append(f"{run.id}", style="bold")
-    header.append("  ")
-    header.append(diagnosis.status.upper(), style=STATUS_STYLE[diagnosis.status])
+    header.append(f"{diagnosis.status.upper():<8}", style=STATUS_STYLE[diagnosis.status])
+    header.append(f" {run.id}", style="bold")
     if run.framework:
         header.append(f"  ({run.framework})", style="dim")
     console.print(header)
+    top_finding = diagnosis.findings[0] if diagnosis.findings and diagnosis.status != "healthy" else None
+    for series in (run.get(run.train_loss), run.get(run.val_loss)):
+        if series is not None and len(series) > 0:
+            _print_sparkline(console, series, top_finding)
+    findings_by_rule = {finding.rule_id: finding for finding in reversed(diagnosis.findings)}
+    shown: set[str] = set()
     for rank, cause in enumerate(diagnosis.causes, start=1):
-        console.print(Text(f"  {rank}. {cause.title} [{cause.id}] score {cause.score:.2f}  ({', '.join(cause.findings)})"))
-        if rank <= 2:
-            for fix in cause.fixes[:3]:
-                console.print(Text(f"       fix: {fix}", style="green"))
-    for finding in diagnosis.findings:
-        line = Text("  ")
-        line.append(f"{finding.rule_id} {finding.slug}", style=SEVERITY_STYLE.get(finding.severity, ""))
-        line.append(f" [{finding.severity}, {finding.confidence:.2f}] {finding.message}")
+        line = Text(f"  {rank}. ")
+        line.append(cause.title, style="bold" if rank == 1 else "")
+        line.append(f"  [{cause.id}] score {cause.score:.2f}", style="dim")
         console.print(line)
+        for rule_id in cause.findings:
+            finding = findings_by_rule.get(rule_id)
+            if finding is not None:
+                console.print(_finding_line(finding, indent="     "))
+                shown.add(rule_id)
+        if rank <= FIXES_SHOWN_FOR_TOP_CAUSES:
+            for fix in cause.fixes[:3]:
+                console.print(Text(f"     → {fix}", style="green"))
+    notes = [finding for finding in diagnosis.findings if finding.rule_id not in shown and (finding.severity != "info" or verbose or finding.family == "LOG")]
+    for finding in notes:
+        console.print(_finding_line(finding, indent="  note: "))
     for error in diagnosis.errors:
         console.print(Text(f"  error: {error}", style="red"))
     for source in run.sources:
-        console.print(Text(f"  source: {source.path} ({source.format})", style="dim"))
+        if verbose:
+            console.print(Text(f"  source: {source.path} ({source.format})", style="dim"))
         for warning in source.warnings:
-            console.print(Text(f"    warning: {warning}", style="yellow"))
-    console.print(series_table(diagnosis))
-    if verbose and diagnosis.not_applicable:
-        console.print(Text(f"  not applicable: {', '.join(diagnosis.not_applicable)}", style="dim"))
+            console.print(Text(f"  warning: {source.path}: {warning}", style="yellow"))
+    if verbose:
+        console.print(series_table(diagnosis))
+        if diagnosis.not_applicable:
+            console.print(Text(f"  not applicable (series missing): {', '.join(diagnosis.not_applicable)}", style="dim"))
     console.print()
+
+
+def _finding_line(finding: Finding, indent: str) -> Text:
+    line = Text(indent)
+    line.append(f"{finding.rule_id} {finding.slug}", style=SEVERITY_STYLE.get(finding.severity, ""))
+    line.append(f" ({finding.severity}, {finding.confidence:.2f}): {finding.message}")
+    if finding.source and finding.line is not None:
+        line.append(f"  [{finding.source}:{finding.line}]", style="dim")
+    return line
+
+
+def _print_sparkline(console: Console, series: Series, top_finding: Finding | None) -> None:
+    bars, log_scale = sparkline(series, SPARK_WIDTH)
+    finite = series.values[[math.isfinite(value) for value in series.values]]
+    first, last = (finite[0], finite[-1]) if finite.size else (math.nan, math.nan)
+    label = f"  {series.name[:18]:<18} "
+    line = Text(label)
+    line.append(bars, style="cyan")
+    line.append(f"  {first:.4g} → {last:.4g}" + (" (log scale)" if log_scale else ""), style="dim")
+    console.print(line)
+    marks = []
+    bad = first_nonfinite_index(series.values)
+    if top_finding is not None and top_finding.onset_step is not None and top_finding.series in (series.name, None):
+        marks.append((top_finding.onset_step, "^"))
+    if bad is not None:
+        marks.append((int(series.steps[bad]), "×"))
+    if marks:
+        legend = []
+        if top_finding is not None and any(mark == "^" for _, mark in marks):
+            legend.append(f"^ {top_finding.rule_id} onset step {top_finding.onset_step}")
+        if bad is not None:
+            legend.append(f"× first non-finite step {int(series.steps[bad])}")
+        under = marker_line(series, marks, SPARK_WIDTH)
+        console.print(Text(" " * len(label) + f"{under:<{min(SPARK_WIDTH, len(series))}}  " + "; ".join(legend), style="dim"))
 
 
 def series_table(diagnosis: Diagnosis) -> Table:
@@ -70,7 +122,7 @@ def series_table(diagnosis: Diagnosis) -> Table:
         steps = "-" if not summary["points"] else f"{summary['first_step']}..{summary['last_step']}"
         last = summary["last_value"]
         table.add_row(
-            name,
+            "  " + name,
             series.role,
             str(summary["points"]),
             steps,
