@@ -24,7 +24,7 @@ SPARK_WIDTH = 48
 
 def render(analysis: Analysis, *, color: bool = False, width: int | None = None, verbose: int = 0, quiet: bool = False, **_: Any) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, color_system="standard" if color else None, width=width or 100, highlight=False, emoji=False, soft_wrap=False)
+    console = Console(file=buffer, force_terminal=color, no_color=not color, color_system="standard" if color else None, width=width or 100, highlight=False, emoji=False, soft_wrap=True)
     for diagnosis in analysis.diagnoses:
         if quiet and diagnosis.status != "failed":
             continue
@@ -51,10 +51,13 @@ def render_run(console: Console, diagnosis: Diagnosis, verbose: int) -> None:
         line = Text(f"  {rank}. ")
         line.append(cause.title, style="bold" if rank == 1 else "")
         line.append(f"  [{cause.id}] score {cause.score:.2f}", style="dim")
+        already_shown = [rule_id for rule_id in cause.findings if rule_id in shown]
+        if already_shown:
+            line.append(f"  (also {', '.join(already_shown)})", style="dim")
         console.print(line)
         for rule_id in cause.findings:
             finding = findings_by_rule.get(rule_id)
-            if finding is not None:
+            if finding is not None and rule_id not in shown:
                 console.print(_finding_line(finding, indent="     "))
                 shown.add(rule_id)
         if rank <= FIXES_SHOWN_FOR_TOP_CAUSES:
