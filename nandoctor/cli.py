@@ -68,8 +68,9 @@ def cli() -> None:
 @click.option("-v", "--verbose", count=True, help="Text: also series, sources and rules that did not apply.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True, help="Colour in the text report (NO_COLOR and FORCE_COLOR are honoured).")
 @click.option("--github-summary", is_flag=True, help="Also append a Markdown summary to $GITHUB_STEP_SUMMARY.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default="0: one per core", help="Analyse runs in this many processes.")
 @click.pass_context
-def analyze(context, paths, output_format, output, fail_on, exit_zero, select, ignore, min_confidence, quiet, verbose, color, github_summary) -> None:
+def analyze(context, paths, output_format, output, fail_on, exit_zero, select, ignore, min_confidence, quiet, verbose, color, github_summary, jobs) -> None:
     """Read the runs under PATH (event files, CSV metrics, Caffe logs) and diagnose each."""
     from .api import run_analysis
     from .config import ConfigError, rule_params
@@ -89,7 +90,7 @@ def analyze(context, paths, output_format, output, fail_on, exit_zero, select, i
                 stream.write(run_line(diagnosis))
                 stream.flush()
 
-        analysis = run_analysis(list(paths), select=_split(select), ignore=_split(ignore), min_confidence=min_confidence, rule_params=params, on_total=progress.start, on_run=on_run)
+        analysis = run_analysis(list(paths), select=_split(select), ignore=_split(ignore), min_confidence=min_confidence, rule_params=params, jobs=jobs, on_total=progress.start, on_run=on_run)
     finally:
         progress.stop()
     for problem in analysis.problems:
