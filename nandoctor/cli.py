@@ -223,7 +223,7 @@ def explain(rule_key, output_format) -> None:
     from rich.console import Console
     from rich.markdown import Markdown
 
-    lines = [f"# {rule.slug} ({rule.id})", "", f"Family: {rule.family} · default severity: {rule.severity} · status: {rule.status}", "", f"Requires: {', '.join(rule.requires) or 'nothing'}" + (f" · uses when present: {', '.join(rule.optional)}" if rule.optional else ""), "", rule.documentation()]
+    lines = [f"# {rule.slug} ({rule.id})", "", f"Family: {rule.id.rstrip('0123456789')} · default severity: {rule.severity} · status: {rule.status}", "", f"Requires: {', '.join(rule.requires) or 'nothing'}" + (f" · uses when present: {', '.join(rule.optional)}" if rule.optional else ""), "", rule.documentation()]
     if rule.params:
         lines += ["", "## Parameter defaults", ""] + [f"- `{name}` = {param.default}: {param.doc}" for name, param in rule.params.items()]
     Console(no_color=not use_color("auto", sys.stdout)).print(Markdown("\n".join(lines)))

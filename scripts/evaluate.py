@@ -39,18 +39,22 @@ class Labelled:
 @dataclass(frozen=True)
 class Outcome:
     item: Labelled
-    predicted: tuple[str, ...]  # cause ids, best first; empty = healthy
+    predicted: tuple[str, ...]  # cause ids, best first
     read: bool
+    status: str = "healthy"  # the run's status: healthy, warning or failed
 
     @property
     def top1(self) -> str:
-        return self.predicted[0] if self.predicted else "healthy"
+        if self.predicted:
+            return self.predicted[0]
+        return "healthy" if self.status == "healthy" else "(no cause)"
 
     def correct(self, top: int) -> bool:
+        # A healthy run must come out healthy: any warning or error is a false alarm.
         if self.item.label == NOT_HEALTHY:
-            return bool(self.predicted)
+            return self.status != "healthy"
         if self.item.label == "healthy":
-            return not self.predicted
+            return self.status == "healthy"
         return self.item.label in self.predicted[:top]
 
 
@@ -86,7 +90,7 @@ def diagnose(item: Labelled) -> Outcome:
         return Outcome(item, (), read=False)
     # A labelled path is one run; if discovery splits it, the most severe run speaks for it.
     worst = max(analysis.diagnoses, key=lambda diagnosis: (diagnosis.causes[0].score if diagnosis.causes else 0.0))
-    return Outcome(item, tuple(cause.id for cause in worst.causes), read=True)
+    return Outcome(item, tuple(cause.id for cause in worst.causes), read=True, status=worst.status)
 
 
 def score(outcomes: list[Outcome]) -> dict:
@@ -95,7 +99,7 @@ def score(outcomes: list[Outcome]) -> dict:
     labels = sorted({outcome.item.label for outcome in scored} | {outcome.top1 for outcome in scored})
     per_cause = {}
     for label in labels:
-        if label in ("healthy", NOT_HEALTHY):
+        if label in ("healthy", NOT_HEALTHY, "(no cause)"):
             continue
         true_positive = sum(1 for o in scored if o.item.label == label and o.top1 == label)
         predicted = sum(1 for o in scored if o.top1 == label)
@@ -112,7 +116,7 @@ def score(outcomes: list[Outcome]) -> dict:
         "top1": sum(o.correct(1) for o in scored) / len(scored) if scored else None,
         "top3": sum(o.correct(3) for o in scored) / len(scored) if scored else None,
         "healthy_runs": len(healthy),
-        "healthy_false_alarm_rate": sum(1 for o in healthy if o.predicted) / len(healthy) if healthy else None,
+        "healthy_false_alarm_rate": sum(1 for o in healthy if o.status != "healthy") / len(healthy) if healthy else None,
         "per_cause": per_cause,
         "confusion": confusion(scored),
     }
@@ -145,8 +149,11 @@ def print_report(name: str, result: dict, outcomes: list[Outcome], verbose: bool
         print(f"    {label:<22} {percent(stats['precision']):>5} / {percent(stats['recall']):>5} / {stats['support']}")
     if verbose:
         for outcome in outcomes:
+            if not outcome.read:
+                print(f"    -- {outcome.item.label:<22} -> not read{'':<42} {outcome.item.path.name}")
+                continue
             mark = "ok " if outcome.correct(1) else ("~3 " if outcome.correct(3) else "XX ")
-            print(f"    {mark}{outcome.item.label:<22} -> {','.join(outcome.predicted[:3]) or 'healthy':<50} {outcome.item.path.name}")
+            print(f"    {mark}{outcome.item.label:<22} -> {','.join(outcome.predicted[:3]) or outcome.status:<50} {outcome.item.path.name}")
 
 
 def main(argv: list[str] | None = None) -> int:
