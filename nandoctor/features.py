@@ -178,8 +178,8 @@ def longest_run(mask: np.ndarray) -> tuple[int, int]:
 
 def nearest_ln_classes(level: float, max_classes: int = 100_000) -> tuple[int, float]:
     """The class count C whose ln C is nearest to a loss level, and the distance |level - ln C|."""
-    if not math.isfinite(level) or level <= 0.3:
-        return 0, math.inf
+    if not math.isfinite(level) or level <= 0.3 or level > math.log(max_classes) + 1.0:
+        return 0, math.inf  # beyond ln(max_classes) no count fits (and exp would overflow past ~709)
     classes = max(2, int(round(math.exp(level))))
     best = min((candidate for candidate in (classes - 1, classes, classes + 1) if 2 <= candidate <= max_classes), key=lambda c: abs(level - math.log(c)), default=0)
     if best == 0:
@@ -274,3 +274,73 @@ class Facts:
 
     def lr_at(self, step: int) -> float | None:
         return value_at_step(self.lr, step)
+
+
+# ---- NAN / DIV / LR rules: growth before a blow-up, and the learning rate at an onset ---------------
+
+@dataclass(frozen=True)
+class GrowthStretch:
+    """The strongest rise among the last finite points before an end: from its low point to the top after it."""
+
+    start_index: int  # the low point the rise starts from
+    peak_index: int  # the highest point after that low
+    cumulative_ratio: float  # peak / low
+    fast_increases: int  # longest run of consecutive rises each >= fast_ratio in the window
+    ratio_to_min_so_far: float  # largest value in the window over the smallest positive value logged before it
+
+
+def growth_stretch(values: np.ndarray, end: int, window: int = 10, fast_ratio: float = 1.5) -> GrowthStretch | None:
+    """How `values[:end]` rose over its last `window` positive finite points (None with fewer than 2)."""
+    end = min(max(int(end), 0), values.size)
+    usable = np.isfinite(values[:end]) & (values[:end] > 0)
+    # the window is the unbroken run of usable points that ends the prefix: a NaN earlier breaks it
+    broken = np.flatnonzero(~usable)
+    first = max(end - window, int(broken[-1]) + 1 if broken.size else 0)
+    tail = values[first:end]
+    if tail.size < 2:
+        return None
+    running_min_index = np.zeros(tail.size, dtype=np.int64)
+    for index in range(1, tail.size):
+        previous = running_min_index[index - 1]
+        running_min_index[index] = index if tail[index] <= tail[previous] else previous
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        rise = tail / tail[running_min_index]
+    peak = int(tail.size - 1 - np.argmax(rise[::-1]))  # the latest of equal rises
+    low = int(running_min_index[peak])
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        fast = tail[1:] / tail[:-1] >= fast_ratio
+    _, fast_increases = longest_run(fast)
+    history = values[:end]
+    positive_history = np.where(np.isfinite(history) & (history > 0), history, np.inf)
+    min_before = np.minimum.accumulate(np.concatenate([[np.inf], positive_history]))[first:end]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        over_min = np.where(np.isfinite(min_before), tail / min_before, 1.0)
+    return GrowthStretch(first + low, first + peak, float(rise[peak]), int(fast_increases), float(np.max(over_min)))
+
+
+def learning_rate_near(facts: Facts, step: int) -> float | None:
+    """The lr in force at `step` (else the first one logged, else a Caffe solver's base_lr), if finite."""
+    value = facts.lr_at(step)
+    if value is None and facts.lr is not None and len(facts.lr):
+        value = float(facts.lr.values[0])
+    if value is None:
+        solver = facts.run.meta.get("solver") or {}
+        base_lr = solver.get("base_lr") if isinstance(solver, dict) else None
+        value = float(base_lr) if isinstance(base_lr, (int, float)) else None
+    return value if value is not None and math.isfinite(value) else None
+
+
+# ---- SAT / IMP / PLT / OSC / SPK rules: every loss a run logged ------------------------------------
+
+def output_name(series_name: str) -> str:
+    """A Caffe net output's own name: `train/softmax_loss` -> `softmax_loss` (other names unchanged)."""
+    for prefix in ("train/", "test/"):
+        if series_name.startswith(prefix):
+            return series_name[len(prefix) :]
+    return series_name
+
+
+def loss_series(run: Run) -> list[Series]:
+    """Every loss the run logged: train and validation losses, and Caffe outputs that carry a loss weight."""
+    weights = run.meta.get("loss_weights") or {}
+    return [item for item in run.series if len(item) and (item.role in ("train_loss", "val_loss") or output_name(item.name) in weights)]

@@ -20,7 +20,9 @@ _GRAD_NORM_NAMES = {"grad_norm", "gnorm", "gradient_norm", "grad norm", "gradnor
 _LOSS_SCALE_NAMES = {"loss_scale", "loss scale", "lossscale", "scaler", "grad_scale", "amp_scale", "loss_scaler", "scale"}
 _ACCURACY_WORDS = ("acc", "accuracy", "top1", "top-1", "top_1", "mean_token_accuracy")
 # A run's train loss is preferably the total one, named plainly; sub-losses (`loss_cls`) come after.
-_TOTAL_LOSS_NAMES = ("loss", "train_loss", "train/loss", "loss/train", "training_loss", "train/epoch_loss", "epoch_loss", "train_loss_step", "train/loss_step", "loss_step", "train_loss_epoch", "train/loss_epoch", "loss_epoch")
+# Words that mark a loss as the sum or mean of its parts (`mean_loss`, `total_loss`), not one term.
+_AGGREGATE_WORDS = ("total", "mean", "overall", "combined", "sum", "avg", "average")
+_TOTAL_LOSS_NAMES = ("loss", "train_loss", "train/loss", "loss/train", "training_loss", "training loss", "train loss", "train/epoch_loss", "epoch_loss", "train_loss_step", "train/loss_step", "loss_step", "train_loss_epoch", "train/loss_epoch", "loss_epoch")
 _TOTAL_VAL_NAMES = ("val_loss", "validation/epoch_loss", "eval_loss", "val/loss", "valid_loss", "loss/val", "validation_loss", "val_loss_epoch", "test/loss", "loss/test", "test_loss", "validation/loss")
 
 
@@ -97,7 +99,9 @@ def pick_primary(series: list[Series], role: str) -> str | None:
     preferred = _TOTAL_LOSS_NAMES if role == "train_loss" else _TOTAL_VAL_NAMES
     ranking = {name: index for index, name in enumerate(preferred)}
 
-    def preference(item: Series) -> tuple[int, int]:
-        return (ranking.get(item.name.lower(), len(ranking)), -len(item))
+    def preference(item: Series) -> tuple[int, int, int]:
+        name = item.name.lower()
+        aggregate = any(word in _words(name) or word in name.split("_") for word in _AGGREGATE_WORDS)
+        return (ranking.get(name, len(ranking)), 0 if aggregate else 1, -len(item))
 
     return min(candidates, key=preference).name

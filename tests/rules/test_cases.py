@@ -2,6 +2,8 @@
 
 Each rule has a module `tests/rules/cases/<id lower-case>.py` with two lists of `builders.Case`:
 `FIRES` (the rule must report a warning or error) and `QUIET` (it must not).
+A rule that is info-only by design sets `INFO_ONLY = True` in its cases module: its FIRES cases
+must then report an info finding (and never more), and its QUIET cases no finding at all.
 """
 
 from __future__ import annotations
@@ -27,17 +29,25 @@ def _collect(kind: str) -> list:
     return collected
 
 
-def _alarms(rule_class, run: Run) -> list:
+def _alarms(rule_class, run: Run, severities: tuple[str, ...] = ("error", "warning")) -> list:
     rule = rule_class()
     if not rule.applicable(run):
         return []
-    return [finding for finding in rule.check(run, Facts(run)) if finding.severity in ("error", "warning")]
+    return [finding for finding in rule.check(run, Facts(run)) if finding.severity in severities]
+
+
+def _info_only(rule_class) -> bool:
+    return bool(getattr(importlib.import_module(f"{cases.__name__}.{rule_class.id.lower()}"), "INFO_ONLY", False))
 
 
 @pytest.mark.parametrize("rule_class, case", _collect("FIRES"))
 def test_rule_fires(rule_class, case):
     assert rule_class is not None, "cases module names no registered rule"
-    findings = _alarms(rule_class, case.build())
+    if _info_only(rule_class):
+        assert not _alarms(rule_class, case.build()), f"info-only {rule_class.id} raised an alarm on: {case.story}"
+        findings = _alarms(rule_class, case.build(), ("info",))
+    else:
+        findings = _alarms(rule_class, case.build())
     assert findings, f"{rule_class.id} stayed quiet on: {case.story}"
     for finding in findings:
         assert finding.message and 0.0 <= finding.confidence <= 1.0
@@ -46,7 +56,8 @@ def test_rule_fires(rule_class, case):
 @pytest.mark.parametrize("rule_class, case", _collect("QUIET"))
 def test_rule_quiet(rule_class, case):
     assert rule_class is not None, "cases module names no registered rule"
-    findings = _alarms(rule_class, case.build())
+    severities = ("error", "warning", "info") if _info_only(rule_class) else ("error", "warning")
+    findings = _alarms(rule_class, case.build(), severities)
     assert not findings, f"{rule_class.id} fired on a near-miss ({case.story}): {findings[0].message}"
 
 

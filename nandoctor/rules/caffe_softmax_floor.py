@@ -1,0 +1,241 @@
+"""SAT001: a Caffe loss pinned at 87.3365 = -ln(FLT_MIN), the SoftmaxWithLoss ceiling of a saturated softmax."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from ..features import FLT_MIN_LOG, Facts, learning_rate_near, loss_series, output_name
+from ..model import Finding, Run, Series
+from . import Param, Rule
+
+# A smoothed total is k x 87.3365 when k unit-weight outputs saturate at once; more heads than this is implausible.
+_MAX_SATURATED_OUTPUTS = 16
+
+
+class CaffeSoftmaxFloor(Rule):
+    """A Caffe loss is pinned at 87.3365, the SoftmaxWithLoss ceiling: the softmax has saturated.
+
+    ## What it detects
+    Any loss series of a run (the smoothed total `Iteration N, loss = X`, each
+    `Train net output` and each `Test net output`) sitting at 87.3365 (printed 87.3362 to
+    87.3366), or at 87.3365 x w for a `loss_weight` w (Caffe prints `87.3365 (* 20 = 1746.73
+    loss)`), or at k x 87.3365 for a smoothed total of k saturated outputs, for at least
+    `min_displays` consecutive displays. A single saturated display after the start is reported
+    as `info` (a transient); a single one at iteration 0 is not reported at all, because an
+    untrained net can print it once (a healthy ResNet-20 log prints a test loss of 87.3361 at
+    iteration 0 and 2.9 at the next test). Raw per-output losses of at least `partial_floor`
+    that agree to 4 significant digits for `partial_displays` displays, below the ceiling, are
+    reported as partial saturation with lower confidence.
+
+    ## Why it matters
+    `SoftmaxWithLoss` computes `-log(max(p, FLT_MIN))`: 87.3365 means the true-class probability
+    underflowed to 0, so the pre-softmax activations have blown up (or hold inf). Nothing trains
+    out of this state: the gradient of a clamped probability carries no useful signal and the
+    run is wasted until it is restarted with a change.
+
+    ## Signature
+    |L - m x 87.33654| <= `tolerance` x max(1, m) for m in {1, each loss weight, their sum,
+    2..16}, for >= `min_displays` consecutive displays (catalog S01, proposed threshold, as is).
+    Partial saturation: `partial_floor` <= L <= the ceiling and consecutive relative changes
+    below 5e-4 (flat to 4 digits) over `partial_displays` displays of a per-output series (the
+    catalog proposes it for any loss >= 30; the smoothed total is left out because heavy
+    `average_loss` smoothing can make a healthy total flat to 4 digits).
+
+    ## Suggested fixes
+    Lower `base_lr` by 10x or more and restart from a snapshot before the jump; check that labels
+    lie in [0, num_output) and that `num_output` matches the classes; in TEST phase give
+    BatchNorm `use_global_stats: true` and a sane eps; normalise the inputs (mean subtraction and
+    scale); set `clip_gradients` in the solver; when it starts at iteration 0, check the fillers
+    (MSRA/xavier) and the data layer.
+
+    ## Parameters
+    - `tolerance`: half-width of the match around 87.3365 per unit of multiplier (0.0005).
+    - `min_displays`: consecutive saturated displays that make the finding (2).
+    - `partial_floor`: lowest loss considered partial saturation (30).
+    - `partial_displays`: consecutive flat displays for partial saturation (3).
+
+    ## References
+    - research catalog S01 (Caffe softmax saturation), constants table (87.33654475 = -ln(FLT_MIN)).
+    - threads/001 (BVLC/caffe#5137: 5.08 -> 87.3365 at lr 0.1), threads/002
+      (peteanderson80/Up-Down-Captioner#2: `87.3365 (* 20 = 1746.73 loss)`), threads/003
+      (yaringal/DropoutUncertaintyCaffeModels#3: train and test pinned, test accuracy 0.1).
+    - liuzhuang13/DenseNetCaffe#20 (learning rate, BatchNorm variance), BVLC/caffe#4670 and #3782 (labels out of range).
+    """
+
+    id = "SAT001"
+    slug = "caffe-softmax-floor"
+    severity = "error"
+    requires = ("train_loss",)
+    optional = ("val_loss", "lr", "accuracy", "val_accuracy")
+    causes = ("saturated_output", "lr_too_high")
+    params = {
+        "tolerance": Param(0.0005, "half-width of the match around 87.3365 per unit of multiplier"),
+        "min_displays": Param(2, "consecutive saturated displays that make the finding"),
+        "partial_floor": Param(30.0, "lowest loss considered partial saturation"),
+        "partial_displays": Param(3, "consecutive flat displays for partial saturation"),
+    }
+
+    def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
+        multipliers = ceiling_multipliers(run)
+        series_list = loss_series(run)
+        pinned = [(item, stretch) for item in series_list for stretch in floor_stretches(item.values, multipliers, float(self.tolerance))]
+        lasting = [(item, stretch) for item, stretch in pinned if stretch.length >= int(self.min_displays)]
+        if lasting:
+            item, stretch = min(lasting, key=lambda pair: (int(pair[0].steps[pair[1].start]), -pair[1].length))
+            yield self._pinned(run, facts, item, stretch, series_count=len({id(series) for series, _ in lasting}))
+            return
+        partial = self._partial(run, facts, series_list, multipliers)
+        if partial is not None:
+            yield partial
+            return
+        transient = [(item, stretch) for item, stretch in pinned if stretch.start > 0]
+        if transient:
+            item, stretch = min(transient, key=lambda pair: int(pair[0].steps[pair[1].start]))
+            yield self._transient(run, facts, item, stretch, count=len(transient))
+
+    def _pinned(self, run: Run, facts: Facts, item: Series, stretch: "FloorStretch", series_count: int) -> Finding:
+        step = int(item.steps[stretch.start])
+        before = _finite_before(item.values, stretch.start)
+        lr = learning_rate_near(facts, step)
+        evidence = {"value": stretch.value, "multiplier": stretch.multiplier, "displays": stretch.length, "last_step": int(item.steps[stretch.start + stretch.length - 1]), "series_saturated": series_count}
+        if before is not None:
+            evidence["value_before"] = before
+        if lr is not None:
+            evidence["lr"] = lr
+        ceiling = "" if stretch.multiplier == 1 else f" = {stretch.multiplier:g} x 87.3365"
+        notes = [f"jumping from {before:.4g}"] if before is not None and before < 0.5 * stretch.value else []
+        notes += [f"lr {lr:.3g}"] if lr is not None else []
+        aside = f" ({', '.join(notes)})" if notes else ""
+        message = f"{item.name} is pinned at {stretch.value:.6g}{ceiling}, Caffe's -ln(FLT_MIN) softmax ceiling, for {stretch.length} consecutive displays from {_unit(run, item)} {step}{aside}."
+        confidence = 0.95 if stretch.length >= 3 else 0.85
+        return self.finding(message, confidence=confidence, series=item, index=stretch.start, evidence=evidence, causes={"saturated_output": 1.0, "lr_too_high": 0.4})
+
+    def _partial(self, run: Run, facts: Facts, series_list: list[Series], multipliers: list[float]) -> Finding | None:
+        if run.framework != "caffe":
+            return None  # 87.3365 is Caffe's ceiling; elsewhere a flat high loss means something else
+        weights = run.meta.get("loss_weights") or {}
+        best = None
+        for item in series_list:
+            if output_name(item.name) == item.name:
+                continue  # the smoothed total: heavy averaging can make a healthy total flat to 4 digits
+            weight = _positive_float(weights.get(output_name(item.name))) or 1.0
+            ceiling = FLT_MIN_LOG * max(1.0, weight) * (1 + 1e-5)  # raw or weighted values
+            start, length = flat_high_stretch(item.values, float(self.partial_floor), ceiling)
+            if length >= int(self.partial_displays) and (best is None or item.steps[start] < best[0].steps[best[1]]):
+                best = (item, start, length)
+        if best is None:
+            return None
+        item, start, length = best
+        step = int(item.steps[start])
+        level = float(np.median(item.values[start : start + length]))
+        weight = _positive_float(weights.get(output_name(item.name))) or 1.0
+        fraction = level / (FLT_MIN_LOG if level <= FLT_MIN_LOG * 1.00001 else FLT_MIN_LOG * weight)
+        lr = learning_rate_near(facts, step)
+        evidence = {"value": level, "displays": length, "saturated_fraction": round(fraction, 3)}
+        if lr is not None:
+            evidence["lr"] = lr
+        message = f"{item.name} sits flat to 4 digits at {level:.6g} for {length} displays from {_unit(run, item)} {step}, {fraction:.0%} of the 87.3365 softmax ceiling: part of every batch looks saturated."
+        return self.finding(message, confidence=0.5, series=item, index=start, evidence=evidence, causes={"saturated_output": 1.0, "lr_too_high": 0.4}, severity="warning")
+
+    def _transient(self, run: Run, facts: Facts, item: Series, stretch: "FloorStretch", count: int) -> Finding:
+        step = int(item.steps[stretch.start])
+        lr = learning_rate_near(facts, step)
+        evidence = {"value": stretch.value, "displays": 1, "transient_displays": count}
+        if lr is not None:
+            evidence["lr"] = lr
+        message = f"{item.name} touched the 87.3365 softmax ceiling once at {_unit(run, item)} {step} ({stretch.value:.6g}) and left it ({count} such display{'s' if count > 1 else ''} in all)."
+        return self.finding(message, confidence=0.5, series=item, index=stretch.start, evidence=evidence, causes={"saturated_output": 1.0, "lr_too_high": 0.4}, severity="info")
+
+
+@dataclass(frozen=True)
+class FloorStretch:
+    """Consecutive displays at one multiple of the softmax ceiling."""
+
+    start: int
+    length: int
+    value: float  # the first value of the stretch, as logged
+    multiplier: float
+
+
+def ceiling_multipliers(run: Run) -> list[float]:
+    """Multiples of 87.3365 a saturated loss can show: 1, each loss weight, their sum, and k saturated heads."""
+    weights = [weight for weight in (_positive_float(value) for value in (run.meta.get("loss_weights") or {}).values()) if weight]
+    candidates = {1.0, *weights, *(float(k) for k in range(2, _MAX_SATURATED_OUTPUTS + 1))}
+    if weights:
+        candidates.add(float(sum(weights)))
+    return sorted(candidates)
+
+
+def floor_mask(values: np.ndarray, multipliers: list[float], tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which points sit at m x 87.3365 for some multiplier m, and that m per point (NaN elsewhere)."""
+    at_floor = np.zeros(values.shape, dtype=bool)
+    matched = np.full(values.shape, np.nan)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for multiplier in multipliers:
+            close = np.abs(values - multiplier * FLT_MIN_LOG) <= tolerance * max(1.0, multiplier)
+            fresh = close & ~at_floor
+            matched[fresh] = multiplier
+            at_floor |= close
+    return at_floor, matched
+
+
+def floor_stretches(values: np.ndarray, multipliers: list[float], tolerance: float) -> list[FloorStretch]:
+    """Every stretch of consecutive points pinned at one multiple of the softmax ceiling."""
+    at_floor, matched = floor_mask(values, multipliers, tolerance)
+    stretches = []
+    index = 0
+    while index < values.size:
+        if not at_floor[index]:
+            index += 1
+            continue
+        end = index + 1
+        while end < values.size and at_floor[end] and matched[end] == matched[index]:
+            end += 1
+        stretches.append(FloorStretch(index, end - index, float(values[index]), float(matched[index])))
+        index = end
+    return stretches
+
+
+def flat_high_stretch(values: np.ndarray, floor: float, ceiling: float) -> tuple[int, int]:
+    """(start, length) of the longest run of points in [floor, ceiling] whose consecutive values agree to 4 digits."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        high = np.isfinite(values) & (values >= floor) & (values <= ceiling)
+        steady = np.abs(np.diff(values)) <= 5e-4 * np.abs(values[1:])
+    linked = high[:-1] & high[1:] & steady  # point i and i+1 are one flat pair
+    best_start, best_length = 0, 0
+    index = 0
+    while index < linked.size:
+        if not linked[index]:
+            index += 1
+            continue
+        end = index
+        while end < linked.size and linked[end]:
+            end += 1
+        if end - index + 1 > best_length:
+            best_start, best_length = index, end - index + 1
+        index = end
+    return best_start, best_length
+
+
+def _finite_before(values: np.ndarray, index: int) -> float | None:
+    earlier = values[:index]
+    earlier = earlier[np.isfinite(earlier)]
+    return float(earlier[-1]) if earlier.size else None
+
+
+def _positive_float(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _unit(run: Run, series: Series) -> str:
+    if run.framework == "caffe":
+        return "iteration"
+    return series.step_unit

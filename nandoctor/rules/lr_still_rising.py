@@ -1,0 +1,148 @@
+"""LR004: the learning rate is still rising at the end of a long run, long after a warmup should have peaked."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import numpy as np
+
+from ..features import Facts, ema, first_nonfinite_index, nonfinite_kind
+from ..model import Finding, Run, Series
+from . import Param, Rule
+
+
+class LrStillRising(Rule):
+    """The learning rate keeps rising through most of the run: the warmup never ends.
+
+    ## What it detects
+    A logged learning rate that is still going up at the end of the log and has been going up
+    through most of it, in a run long enough that any warmup should be over, or while the loss
+    goes bad (turns non-finite, or climbs) during the rise.
+
+    ## Why it matters
+    A warmup that never ends keeps pushing the learning rate up until training breaks. In
+    threads/020 the warmup was 12500 steps because `steps_per_epoch` was computed as
+    `len(trainset)`: the loss went NaN at step 750 "while lr = 0.000600 and rising 1e-6 per
+    step". Warmups measured in samples instead of optimizer steps, or not divided by gradient
+    accumulation and world size, do the same.
+
+    ## Signature
+    The lr never falls over a trailing stretch that covers at least `min_share` of the logged
+    steps, rises by `min_lr_rise` times or more over it, and still rises over the last tenth of the
+    points. It then counts when the stretch is long (at least `long_rise_steps` optimizer steps, or
+    `long_rise_epochs` epochs), or when the loss goes bad during it: a non-finite value, or the
+    median of its last fifth at least `loss_rise` times the lowest smoothed loss of the stretch
+    (catalog S09, threads/020). A linear warmup in a short run that has just started is fine. A
+    rise that is geometric over three decades or more is a learning-rate range test (an lr
+    finder), where a loss blowing up at the end is the point: it is only noted (info).
+
+    ## Suggested fixes
+    Check the warmup length against the run's total optimizer steps (after gradient accumulation
+    and world size; HF: warmup_steps/warmup_ratio against max_steps); print the learning rate at
+    every log step; lower the peak learning rate.
+
+    ## Parameters
+    - `min_share`: share of the logged steps the rising stretch covers (0.6).
+    - `min_lr_rise`: lr at the end over the lr where the stretch starts (1.5).
+    - `long_rise_steps`: optimizer steps of rising lr that are too long for any warmup (10000).
+    - `long_rise_epochs`: epochs of rising lr that are too long for any warmup (10).
+    - `loss_rise`: median of the loss's last fifth over the stretch's lowest smoothed loss that counts as the loss going bad (1.1).
+
+    ## References
+    - research catalog S09 (lr still increasing long after it should have peaked) and S10.
+    - threads/020 (YunYang1994/TensorFlow2.0-Examples#8: warmup_steps 12500, NaN at step 750 with lr still rising).
+    """
+
+    id = "LR004"
+    slug = "lr-still-rising"
+    severity = "warning"
+    requires = ("lr",)
+    optional = ("train_loss",)
+    causes = ("lr_schedule_bug",)
+    params = {
+        "min_share": Param(0.6, "share of the logged steps the rising stretch covers"),
+        "min_lr_rise": Param(1.5, "lr at the end over the lr where the stretch starts"),
+        "long_rise_steps": Param(10000, "optimizer steps of rising lr too long for any warmup"),
+        "long_rise_epochs": Param(10, "epochs of rising lr too long for any warmup"),
+        "loss_rise": Param(1.1, "median of the loss's last fifth over the stretch's lowest smoothed loss"),
+    }
+
+    def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
+        lr = facts.lr
+        if lr is None:
+            return
+        finite = np.isfinite(lr.values)
+        values, steps, unit = lr.values[finite], lr.steps[finite], lr.step_unit
+        if values.size < 5 or steps[-1] <= steps[0]:
+            return
+        start = rising_tail_start(values)
+        tenth = max(2, values.size // 10)
+        if not values[-1] > values[-tenth] * 1.001:
+            return  # flat at the end: the warmup is over
+        if values[start] > 0 and values[-1] < self.min_lr_rise * values[start]:
+            return
+        share = (steps[-1] - steps[start]) / (steps[-1] - steps[0])
+        if share < self.min_share:
+            return
+        rise_steps = int(steps[-1] - steps[start])
+        evidence: dict = {
+            "rise_start_step": int(steps[start]),
+            "lr_start": float(values[start]),
+            "lr_end": float(values[-1]),
+            f"rise_{unit}s": rise_steps,
+            "share_of_run": float(share),
+        }
+        what = f"{lr.name} still rises at the end of the log: from {values[start]:.3g} at {unit} {int(steps[start])} to {values[-1]:.3g} at {unit} {int(steps[-1])}, through {share:.0%} of the logged {unit}s"
+        if is_range_test(values[start:], steps[start:]):
+            message = f"{what}, geometrically: this looks like a learning-rate range test, where the loss blowing up at the end is expected"
+            yield self.finding(message, confidence=0.6, series=lr, index=start, evidence=evidence, causes={}, severity="info")
+            return
+        long_limit = self.long_rise_steps if unit == "step" else self.long_rise_epochs
+        long = rise_steps >= long_limit
+        trouble = loss_goes_bad(facts.loss, int(steps[start]), float(self.loss_rise))
+        if not long and trouble is None:
+            return
+        if trouble is not None:
+            evidence["loss_trouble"] = trouble
+        confidence = 0.85 if long and trouble else (0.65 if trouble else 0.55)
+        reason = f", while the loss {trouble}" if trouble else f": {rise_steps} {unit}s of rising lr is longer than any warmup"
+        yield self.finding(what + reason, confidence=confidence, series=lr, index=start, evidence=evidence, causes={"lr_schedule_bug": 1.0})
+
+
+def rising_tail_start(values: np.ndarray) -> int:
+    """Index where the trailing stretch over which the values never fall begins."""
+    index = values.size - 1
+    while index > 0 and values[index - 1] <= values[index]:
+        index -= 1
+    return index
+
+
+def is_range_test(values: np.ndarray, steps: np.ndarray) -> bool:
+    """An lr that grows geometrically (a straight line in log-lr) across three decades or more: an lr finder."""
+    if values.size < 5 or values[0] <= 0 or values[-1] < 1e3 * values[0]:
+        return False
+    x = steps.astype(np.float64)
+    with np.errstate(all="ignore"):
+        linear = np.corrcoef(x, values)[0, 1]
+        geometric = np.corrcoef(x, np.log(values))[0, 1]
+    return bool(math.isfinite(geometric) and geometric >= 0.98 and geometric > linear)
+
+
+def loss_goes_bad(loss: Series | None, from_step: int, loss_rise: float) -> str | None:
+    """How the loss went bad from `from_step` on (non-finite, or climbing), in words; None if it did not."""
+    if loss is None or len(loss) == 0:
+        return None
+    inside = loss.steps >= from_step
+    values, steps = loss.values[inside], loss.steps[inside]
+    bad = first_nonfinite_index(values)
+    if bad is not None:
+        return f"went {nonfinite_kind(float(values[bad]))} at {loss.step_unit} {int(steps[bad])}"
+    if values.size < 5 or np.any(values <= 0):
+        return None
+    smooth = ema(values, alpha=2.0 / (max(1.0, values.size / 10.0) + 1.0))
+    low = int(np.argmin(smooth))
+    last = float(np.median(values[-max(2, values.size // 5) :]))
+    if low < values.size - 2 and last >= loss_rise * float(smooth[low]):
+        return f"climbed from {float(smooth[low]):.4g} at {loss.step_unit} {int(steps[low])} to {last:.4g}"
+    return None

@@ -1,0 +1,179 @@
+"""OSC001: a loss that swings up and down by large, alternating amounts with no downward trend: no progress."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from ..features import Facts, learning_rate_near
+from ..model import Finding, Run, Series
+from . import Param, Rule
+
+
+class Oscillation(Rule):
+    """The loss swings up and down by large, alternating amounts and makes no progress: steps too large for the curvature.
+
+    ## What it detects
+    A train or validation loss whose last `window_fraction` of points (at least `min_window`)
+    has no significant trend, large swings around its fitted line (detrended coefficient of
+    variation above `min_cv`), changes that alternate in sign (lag-1 autocorrelation of the first
+    differences below `max_autocorrelation`), and a level still at `min_progress_ratio` or more of
+    where the run started. Mini-batch noise around a decreasing loss is not oscillation (the trend
+    is significant), nor is a noisy loss that has settled far below its start (a converged run).
+
+    ## Why it matters
+    A loss that zig-zags without going down means each update overshoots the minimum: the
+    learning rate is too large for the curvature (RMSProp with a small decay, Adam at 0.01 on a
+    CNN), the batch too small, or the data unshuffled. Training longer will not help.
+
+    ## Signature
+    Over the window: |slope| not significant (|t| < `max_trend_t`) or the fitted change under 2 %
+    of the mean; std(residuals) / mean > 10 %; autocorr(diff(L), lag 1) < -0.3 (catalog S19,
+    proposed features, as is; the catalog's 2 % slope bound alone rejects real oscillation,
+    whose fitted slope is noisy, so we accept an insignificant slope too). The progress guard
+    (median of the window >= `min_progress_ratio` x the start) is ours.
+
+    ## Suggested fixes
+    Lower the learning rate (by 3-10x) or add decay; for RMSProp raise the decay (rms_decay
+    0.98-0.99) or switch to SGD with momentum 0.9 or Adam at a lower rate; use a larger batch;
+    shuffle the data every epoch.
+
+    ## Parameters
+    - `window_fraction`: share of the run at its end that is examined (0.5).
+    - `min_window`: fewest points in the window (10).
+    - `min_cv`: smallest detrended coefficient of variation that counts as large swings (0.1).
+    - `max_autocorrelation`: lag-1 autocorrelation of differences below which changes alternate (-0.3).
+    - `max_trend_t`: t-statistic of the window's slope below which there is no trend (2.0).
+    - `min_progress_ratio`: window median over the start above which the run made no progress (0.8).
+
+    ## References
+    - research catalog S19 (oscillation without convergence), S23 (healthy noisy decrease).
+    - thtrieu/darkflow#118 ("it loop between 0.2 and 0.5"; "decrease learning rate"), hiyouga/LlamaFactory#1145 and #2790,
+      PaddlePaddle/docs#342, sergeywong/cp-vton#17 (mini-batch noise is normal), threads/006 (wy1iu/sphereface#30).
+    """
+
+    id = "OSC001"
+    slug = "oscillation"
+    severity = "warning"
+    requires = ("train_loss",)
+    optional = ("val_loss", "lr")
+    causes = ("oscillation", "lr_too_high")
+    params = {
+        "window_fraction": Param(0.5, "share of the run at its end that is examined"),
+        "min_window": Param(10, "fewest points in the window"),
+        "min_cv": Param(0.1, "smallest detrended coefficient of variation that counts as large swings"),
+        "max_autocorrelation": Param(-0.3, "lag-1 autocorrelation of differences below which changes alternate"),
+        "max_trend_t": Param(2.0, "t-statistic of the window's slope below which there is no trend"),
+        "min_progress_ratio": Param(0.8, "window median over the start above which the run made no progress"),
+    }
+
+    def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
+        for loss in (facts.loss, facts.val_loss):
+            if loss is None:
+                continue
+            swing = swings(loss.values, self.values)
+            if swing is not None:
+                yield self._finding(facts, loss, swing)
+
+    def _finding(self, facts: Facts, loss: Series, swing: "Swing") -> Finding:
+        step = int(loss.steps[swing.window_start])
+        unit = loss.step_unit
+        lr = learning_rate_near(facts, step)
+        evidence = {"detrended_cv": round(swing.cv, 4), "lag1_autocorrelation_of_changes": round(swing.autocorrelation, 3), "trend_t": round(swing.trend_t, 2), "window_points": swing.window_points, "window_median": swing.median, "start_level": swing.start_level, "low": swing.low, "high": swing.high}
+        if lr is not None:
+            evidence["lr"] = lr
+        at_lr = f" at lr {lr:.3g}" if lr is not None else ""
+        message = (
+            f"{loss.name} swings between {swing.low:.4g} and {swing.high:.4g} ({swing.cv:.0%} around its line, changes alternating at autocorrelation {swing.autocorrelation:.2f}) "
+            f"with no trend over its last {swing.window_points} points from {unit} {step}{at_lr}, still at {swing.median / swing.start_level:.0%} of where it started."
+        )
+        confidence = 0.55 + 0.3 * min(1.0, (swing.cv - float(self.min_cv)) / 0.3) * min(1.0, -swing.autocorrelation / 0.6)
+        return self.finding(message, confidence=confidence, series=loss, index=swing.window_start, evidence=evidence, causes={"oscillation": 1.0, "lr_too_high": 0.5})
+
+
+@dataclass(frozen=True)
+class Swing:
+    """Large alternating swings without a trend over the end of a series."""
+
+    window_start: int  # index into the series
+    window_points: int
+    cv: float
+    autocorrelation: float
+    trend_t: float
+    median: float
+    start_level: float
+    low: float
+    high: float
+
+
+def swings(values: np.ndarray, params: dict) -> Swing | None:
+    """The oscillation over the end of `values` by OSC001's parameters, or None."""
+    finite_index = np.flatnonzero(np.isfinite(values))
+    min_window = int(params["min_window"])
+    if finite_index.size < 2 * min_window:
+        return None
+    window_size = max(min_window, int(finite_index.size * float(params["window_fraction"])))
+    window_index = finite_index[-window_size:]
+    window = values[window_index]
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = float(np.median(np.abs(window)))
+    if not math.isfinite(scale) or scale <= 0:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        relative = window / scale  # in units of the level, so 1e-3 and 1e30 losses behave alike
+        mean = float(np.mean(relative))
+    if not math.isfinite(mean) or mean <= 0:
+        return None  # swings of a loss that crosses zero have no scale to compare with
+    line = fitted_line(relative)
+    cv = line.residual_std / mean
+    if not math.isfinite(cv) or cv <= float(params["min_cv"]):
+        return None
+    autocorrelation = lag1_autocorrelation(np.diff(relative))
+    if autocorrelation is None or autocorrelation >= float(params["max_autocorrelation"]):
+        return None
+    trend_t = line.trend_t
+    if abs(trend_t) >= float(params["max_trend_t"]) and abs(line.change) >= 0.02:
+        return None  # a real trend: noise around a decrease (healthy) or a rise (divergence)
+    head = values[finite_index[: max(1, finite_index.size // 20)]] / scale
+    start_level = float(np.median(head)) * scale
+    median = float(np.median(relative)) * scale
+    if start_level <= 0 or median < float(params["min_progress_ratio"]) * start_level:
+        return None  # settled well below its start: a converged, noisy loss
+    return Swing(int(window_index[0]), int(window.size), cv, autocorrelation, trend_t, median, start_level, float(np.min(window)), float(np.max(window)))
+
+
+@dataclass(frozen=True)
+class Line:
+    """A least-squares line through a series, in units of the series' mean."""
+
+    change: float  # fitted change from the first to the last point, as a fraction of the mean
+    trend_t: float  # slope over its standard error: |t| < 2 is no trend distinguishable from noise
+    residual_std: float  # spread around the line, in the series' own units
+
+
+def fitted_line(values: np.ndarray) -> Line:
+    """The least-squares line through `values` (finite, at least 3), its change relative to the mean and its t-statistic."""
+    mean = float(np.mean(values)) if values.size else 0.0
+    if values.size < 3 or mean == 0 or not math.isfinite(mean):
+        return Line(0.0, 0.0, 0.0)
+    x = np.arange(values.size, dtype=np.float64)
+    slope, intercept = np.polyfit(x, values, 1)
+    residual_std = float(np.std(values - (slope * x + intercept)))
+    slope_error = residual_std * math.sqrt(values.size / (values.size - 2)) / math.sqrt(float(np.sum((x - x.mean()) ** 2)))
+    trend_t = float(slope / slope_error) if slope_error > 0 else (0.0 if slope == 0 else math.copysign(math.inf, slope))
+    return Line(float(slope * (values.size - 1) / mean), trend_t, residual_std)
+
+
+def lag1_autocorrelation(changes: np.ndarray) -> float | None:
+    """Pearson correlation of consecutive changes (None when they do not vary)."""
+    if changes.size < 4:
+        return None
+    first, second = changes[:-1], changes[1:]
+    if np.std(first) == 0 or np.std(second) == 0:
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        value = float(np.corrcoef(first, second)[0, 1])
+    return value if math.isfinite(value) else None

@@ -1,0 +1,72 @@
+"""OSC001 oscillation: large alternating swings with no trend; near-misses that are noise around progress."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.rules.builders import Case, make_run, noisy_decay
+
+
+def rmsprop_smoothed_loss_swings_7_to_65():
+    # realworld caffe 003: RMSProp lr 0.01, rms_decay 0.9: 7.49 -> 53.7 at iteration 20, then 7-65 with no trend
+    steps = np.arange(0, 700, 20)
+    rng = np.random.default_rng(1)
+    loss = np.clip(27 + 14 * rng.standard_normal(steps.size), 6.9, 66)
+    loss[0] = 7.49
+    return make_run(loss, steps=steps, lr=np.full(steps.size, 0.01), framework="caffe")
+
+
+def validation_loss_bounces_for_60_epochs():
+    # autotrainer's "Oscillating_Loss_Case": validation loss 0.65-1.54 around 0.9, validation accuracy 0.37-0.76
+    epochs = np.arange(61)
+    rng = np.random.default_rng(2)
+    train = 0.95 * np.exp(rng.normal(0, 0.05, 61))
+    train[0] = 1.49
+    val = 0.92 * (1 + 0.19 * rng.standard_normal(61))
+    return make_run(train, steps=epochs, val_loss=(epochs, val), step_unit="epoch", framework="keras")
+
+
+def small_loss_zigzags_without_progress():
+    # a loss of 0.01 alternating up and down by 40 % for 200 steps at a fixed, too-large learning rate
+    steps = np.arange(0, 2000, 10)
+    zigzag = np.where(np.arange(steps.size) % 2 == 0, 1.4, 0.6)
+    loss = 0.01 * zigzag * np.exp(np.random.default_rng(3).normal(0, 0.05, steps.size))
+    return make_run(loss, steps=steps, lr=np.full(steps.size, 0.3))
+
+
+def noisy_small_batch_loss_around_a_decrease():
+    steps = np.arange(0, 20000, 50)
+    return make_run(noisy_decay(steps.size, 2.3, 0.9, noise=0.2, seed=4), steps=steps)
+
+
+def converged_per_step_loss_with_big_noise():
+    # per-iteration Caffe loss of a healthy ResNet: 2.5 -> 0.02 with 40 % batch noise in the tail
+    steps = np.arange(0, 64000, 100)
+    return make_run(noisy_decay(steps.size, 2.5, 0.02, noise=0.4, seed=5), steps=steps, framework="caffe")
+
+
+def lr_decay_step_then_flat():
+    steps = np.arange(0, 10000, 50)
+    loss = np.where(steps < 5000, 0.9, 0.55) * np.exp(np.random.default_rng(6).normal(0, 0.03, steps.size))
+    loss[:20] = np.linspace(2.3, 0.95, 20)
+    return make_run(loss, steps=steps, lr=np.where(steps < 5000, 0.1, 0.01))
+
+
+def noisy_slow_divergence():
+    epochs = np.arange(80)
+    loss = np.linspace(1.1, 2.2, 80) * (1 + 0.12 * np.random.default_rng(7).standard_normal(80))
+    return make_run(loss, steps=epochs, step_unit="epoch")
+
+
+FIRES = [
+    Case("an RMSProp Caffe run's smoothed loss swings between 7 and 65 for 680 iterations", rmsprop_smoothed_loss_swings_7_to_65),
+    Case("a validation loss bouncing 0.6-1.5 around 0.92 for 60 epochs beside a flat train loss", validation_loss_bounces_for_60_epochs),
+    Case("a loss of 0.01 zig-zags by +/-40 % for 200 steps without progress", small_loss_zigzags_without_progress),
+]
+
+QUIET = [
+    Case("noisy small-batch loss (20 % noise) around a decrease from 2.3 to 0.9", noisy_small_batch_loss_around_a_decrease),
+    Case("a healthy per-iteration loss with 40 % batch noise after converging from 2.5 to 0.02", converged_per_step_loss_with_big_noise),
+    Case("an lr-decay step: flat at 0.9, then flat at 0.55 after the decay", lr_decay_step_then_flat),
+    Case("a noisy loss rising steadily from 1.1 to 2.2 (divergence, not oscillation)", noisy_slow_divergence),
+]
