@@ -1,11 +1,697 @@
-"""Placeholder: the csv reader is being written."""
+"""Read CSV metrics (Lightning metrics.csv, Keras CSVLogger, research log.csv, generic tables) into series.
+
+Two engines fill one `Table` and share all that follows: the stdlib `csv` module (no import cost, reads
+around any damage) and, for large clean files, the pandas C engine. pandas is used only where it
+provably reads the same cells; anything irregular (quotes, ragged or blank lines, a repeated header)
+falls back to the stdlib reading, so both engines always give the same series.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..model import RunEvent, Series, make_series
+from ..roles import role_for
+from . import ReadError, RunPart, read_head
+
 FORMAT = "csv"
+TEXT_SUFFIXES = frozenset({".csv", ".log", ".txt", ".tsv", ""})
+DELIMITERS = (",", "\t", ";")
+ENGINES = ("auto", "stdlib", "pandas")
+# Below this size importing pandas (~0.4 s) costs more than the stdlib reading (~1M rows/s).
+PANDAS_MIN_BYTES = 8 * 1024 * 1024
+# "Not logged": empty (Lightning's sparse rows), NA (Keras CSVLogger), the usual spellings of None.
+# Literal nan / inf are values, not gaps: they are the signal.
+NOT_LOGGED = frozenset({"", "NA", "N/A", "None", "null", "NULL", "<NA>"})
+# Step-axis column names (normalised) by priority, lower wins; epochs from EPOCH_PRIORITY on.
+AXIS_PRIORITY = {"step": 0, "steps": 0, "global_step": 1, "iteration": 2, "iterations": 2, "iter": 2, "iters": 2, "epoch": 3, "epochs": 3}
+EPOCH_PRIORITY = 3
+INDEX_NAMES = frozenset({"", "index", "unnamed:_0"})  # a pandas index written as the first column
+WALL_TIME_NAMES = frozenset({"wall_time", "walltime"})  # TensorBoard's "Wall time" CSV export
+METRIC_WORDS = frozenset({
+    "loss", "acc", "accuracy", "lr", "learning_rate", "error", "err", "mae", "mse", "rmse", "nll", "elbo",
+    "ppl", "perplexity", "f1", "auc", "iou", "miou", "bleu", "wer", "cer", "precision", "recall",
+    "top1", "top5", "grad_norm", "gnorm", "kl", "kld",
+})
+MAX_RESTART_EVENTS = 100
+CSV_FIELD_LIMIT = 131072  # the csv module's default; longer fields are damage to both engines
+
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+_NAME_SPACING = re.compile(r"[\s\-]+")
+# `str(tensor)` or `repr(np.float32)` written by hand-rolled loggers: the number is the first argument.
+_WRAPPED_NUMBER = re.compile(r"(?:tensor|np\.float(?:16|32|64)|np\.int(?:32|64))\(\s*([^,()\s]+)")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?")
 
 
-def sniff(path, head):
-    return False
+@dataclass(frozen=True)
+class Layout:
+    """How a file is written, as far as its first lines tell."""
+
+    encoding: str  # "utf-8-sig" (BOM or not) or "utf-16"
+    newline: str  # "\n", or "\r" for classic-Mac files
+    delimiter: str
+    header_line: int  # 1-based
 
 
-def read(path):
-    from . import ReadError
-    raise ReadError("not yet readable")
+@dataclass
+class Column:
+    """One column's cells that hold numbers, by data-row number, and the junk it held."""
+
+    name: str
+    rows: np.ndarray  # int64 data-row numbers
+    values: np.ndarray  # float64
+    junk_count: int = 0
+    first_junk: tuple[int, str] | None = None  # (line, cell text)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A header line after the first: another run appended to the file."""
+
+    first_row: int
+    line: int
+    columns_changed: bool
+
+
+@dataclass
+class Table:
+    """What an engine read: every column, where each data row sits in the file, and what it noticed."""
+
+    header: list[str]  # the first header's column names, in file order
+    columns: list[Column]  # every column seen, first-seen order
+    lines: np.ndarray  # int64, 1-based physical line of each data row
+    sections: list[Section] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    truncated_line: int | None = None  # a last line cut off mid-write
+    engine: str = "stdlib"
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str  # column name, or "row" for the row index
+    column: Column | None
+    unit: str  # "step" or "epoch"
+
+
+# ---------------------------------------------------------------- sniffing
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    """A text file whose first non-empty line is a header naming metrics, followed by a row of numbers."""
+    return Path(path).suffix.lower() in TEXT_SUFFIXES and detect_layout(head) is not None
+
+
+def detect_layout(head: bytes) -> Layout | None:
+    """The file's encoding, line ending, delimiter and header line, or None when it is not a metrics CSV."""
+    text, encoding = _decode_head(head)
+    if text is None:
+        return None
+    newline = "\n" if "\n" in text or "\r" not in text else "\r"
+    first_two = _first_nonblank_lines(text.split(newline), 2)
+    if len(first_two) < 2:
+        return None
+    (header_line, header_text), (_, data_text) = first_two
+    delimiter = _pick_delimiter(header_text, data_text)
+    if delimiter is None:
+        return None
+    return Layout(encoding, newline, delimiter, header_line)
+
+
+def _decode_head(head: bytes) -> tuple[str | None, str]:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head[: len(head) // 2 * 2].decode("utf-16", errors="replace"), "utf-16"
+    if b"\x00" in head:
+        return None, ""  # binary: event files, checkpoints, archives
+    return head.decode("utf-8-sig", errors="replace"), "utf-8-sig"
+
+
+def _first_nonblank_lines(lines: list[str], count: int) -> list[tuple[int, str]]:
+    found = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            found.append((number, line.rstrip("\r")))
+            if len(found) == count:
+                break
+    return found
+
+
+def _pick_delimiter(header_text: str, data_text: str) -> str | None:
+    """The delimiter that splits the header into names and the next line into numbers (same width preferred)."""
+    best, best_score = None, None
+    for delimiter in DELIMITERS:
+        header, data = _split_line(header_text, delimiter), _split_line(data_text, delimiter)
+        if not (looks_like_header(header) and _looks_like_data(data, decimal_comma=delimiter != ",")):
+            continue
+        score = (len(header) == len(data), len(header))
+        if best_score is None or score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _split_line(text: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:
+        return []
+
+
+def looks_like_header(fields: list[str]) -> bool:
+    """Two or more names, none a number, at least one naming a metric or the step axis."""
+    if len(fields) < 2 or any("=" in name or len(name) > 200 for name in fields):
+        return False
+    if any(_is_number(name) for name in fields):
+        return False
+    return any(_names_metric_or_axis(name) for name in fields)
+
+
+def _names_metric_or_axis(name: str) -> bool:
+    if not name.strip():
+        return False
+    if normalise_name(name) in AXIS_PRIORITY or role_for(name) != "other":
+        return True
+    words = [word for word in _WORD_SPLIT.split(name.lower()) if word]
+    return any(word in METRIC_WORDS for word in words) or "_".join(words) in METRIC_WORDS
+
+
+def _looks_like_data(fields: list[str], decimal_comma: bool) -> bool:
+    """At least one number, and no more text cells than numbers (a free-form log line has none)."""
+    if len(fields) < 2:
+        return False
+    numbers = sum(_is_cell_number(cell, decimal_comma) for cell in fields)
+    texts = sum(1 for cell in fields if cell.strip() not in NOT_LOGGED and not _is_cell_number(cell, decimal_comma))
+    return numbers >= 1 and numbers >= texts
+
+
+def _is_cell_number(text: str, decimal_comma: bool) -> bool:
+    if _is_number(text):
+        return True
+    try:
+        return unusual_cell_value(text, decimal_comma) is not None
+    except ValueError:
+        return False
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def normalise_name(name: str) -> str:
+    return _NAME_SPACING.sub("_", name.strip().lower())
+
+
+# ---------------------------------------------------------------- cells
+
+
+def unusual_cell_value(text: str, decimal_comma: bool) -> float | None:
+    """A cell `float()` refused: None when it says "not logged", its number when wrapped; ValueError for junk."""
+    stripped = text.strip()
+    if stripped in NOT_LOGGED:
+        return None
+    match = _WRAPPED_NUMBER.match(stripped)
+    if match:
+        return float(match.group(1))
+    if decimal_comma and _DECIMAL_COMMA.fullmatch(stripped):
+        return float(stripped.replace(",", "."))
+    raise ValueError(stripped)
+
+
+def column_names(fields: list[str]) -> tuple[list[str], list[str]]:
+    """Clean header names (stripped, unique) and a warning per renamed duplicate."""
+    names: list[str] = []
+    warnings: list[str] = []
+    for position, raw in enumerate(fields):
+        name = raw.strip().lstrip("\ufeff").strip()
+        if not name and position > 0:
+            name = f"column {position + 1}"
+        if name in names:
+            renamed = next(f"{name}.{k}" for k in range(1, len(fields) + 1) if f"{name}.{k}" not in names)
+            warnings.append(f"duplicate column name {name!r}; the later one is read as {renamed!r}")
+            name = renamed
+        names.append(name)
+    return names, warnings
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read(path: Path, engine: str = "auto") -> RunPart:
+    """Every numeric column as a series over the file's step axis; `engine` forces stdlib or pandas."""
+    return part_from_table(read_table(Path(path), engine))
+
+
+def read_table(path: Path, engine: str = "auto") -> Table:
+    """The file's cells by the engine asked for (pandas only where it reads them exactly as the stdlib does)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    head = read_head(path)
+    if not head.strip():
+        raise ReadError("empty file")
+    layout = detect_layout(head)
+    if layout is None:
+        raise ReadError("no CSV header followed by a row of numbers")
+    use_pandas = engine == "pandas" or (engine == "auto" and os.path.getsize(path) >= PANDAS_MIN_BYTES)
+    table = _pandas_table(path, layout) if use_pandas else None
+    if table is None:
+        table = _stdlib_table(path, layout)
+    if table.lines.size == 0:
+        raise ReadError("a header but no data rows")
+    return table
+
+
+class _ColumnBuilder:
+    """One column's numbers as they are read, in growable C arrays."""
+
+    __slots__ = ("name", "rows", "values", "junk_count", "first_junk")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.rows = array("q")
+        self.values = array("d")
+        self.junk_count = 0
+        self.first_junk: tuple[int, str] | None = None
+
+    def add_junk(self, line: int, text: str) -> None:
+        self.junk_count += 1
+        if self.first_junk is None:
+            self.first_junk = (line, text.strip()[:40])
+
+    def finish(self) -> Column:
+        return Column(self.name, np.frombuffer(self.rows, dtype=np.int64).copy(), np.frombuffer(self.values, dtype=np.float64).copy(), self.junk_count, self.first_junk)
+
+
+def _stdlib_table(path: Path, layout: Layout) -> Table:
+    reading = _StdlibReading(layout.delimiter)
+    with open(path, encoding=layout.encoding, errors="replace", newline=layout.newline) as handle:
+        # newline="\n" keeps Windows Keras's \r\r\n one line, so line_num is the physical line.
+        reader = csv.reader(handle, delimiter=layout.delimiter)
+        while True:
+            try:
+                reading.read_records(reader)
+                break
+            except csv.Error:
+                reading.note_damage(reader.line_num)  # the reader resumes on the next line
+    return reading.finish(_ends_with_line_break(path))
+
+
+def _ends_with_line_break(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(max(0, os.path.getsize(path) - 4))
+        return handle.read().rstrip(b"\x00").endswith((b"\n", b"\r"))  # UTF-16 puts a NUL beside it
+
+
+class _StdlibReading:
+    """Record by record: the header and any repeated one, data rows, ragged rows, damage, a cut-off last line."""
+
+    def __init__(self, delimiter: str) -> None:
+        self.decimal_comma = delimiter != ","
+        self.columns: dict[str, _ColumnBuilder] = {}
+        self.positions: list[_ColumnBuilder] = []  # the current header: field position -> column
+        self.header: list[str] = []
+        self.lines = array("q")
+        self.sections: list[Section] = []
+        self.warnings: list[str] = []
+        self.ragged_rows, self.first_ragged_line = 0, 0
+        self.damaged, self.first_damaged_line = 0, 0
+        self.previous_end = 0  # line_num after the previous record
+        self.last_record: tuple[list[str], int, int] | None = None  # fields, line, row of the last data row
+
+    def read_records(self, reader) -> None:
+        """The hot loop: one float() per non-empty cell; everything unusual goes to the slow helpers."""
+        lines, decimal_comma = self.lines, self.decimal_comma
+        slots = [(column, column.rows.append, column.values.append) for column in self.positions]
+        for fields in reader:
+            line = self.previous_end + 1
+            self.previous_end = reader.line_num
+            if len(fields) != len(slots) and not self._irregular_record_is_data(fields, line):
+                slots = [(column, column.rows.append, column.values.append) for column in self.positions]
+                continue
+            row = len(lines)
+            found_number = False
+            junk = None
+            for (column, append_row, append_value), text in zip(slots, fields):
+                if not text:
+                    continue
+                try:
+                    value = float(text)
+                except ValueError:
+                    try:
+                        value = unusual_cell_value(text, decimal_comma)
+                    except ValueError:
+                        junk = (junk or []) + [(column, text)]
+                        continue
+                    if value is None:
+                        continue
+                append_value(value)
+                append_row(row)
+                found_number = True
+            if junk is not None:
+                if not found_number and self._is_new_header(fields):
+                    self._start_section(fields, line)
+                    slots = [(column, column.rows.append, column.values.append) for column in self.positions]
+                    self.last_record = None
+                    continue
+                for column, text in junk:
+                    column.add_junk(line, text)
+            lines.append(line)
+            self.last_record = (fields, line, row)
+
+    def _irregular_record_is_data(self, fields: list[str], line: int) -> bool:
+        """A blank line, the first header, a header of another width, or a ragged data row (True)."""
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            return False
+        if not self.positions or self._is_new_header(fields):
+            self._start_section(fields, line)
+            self.last_record = None
+            return False
+        self.ragged_rows += 1
+        self.first_ragged_line = self.first_ragged_line or line
+        return True
+
+    def _is_new_header(self, fields: list[str]) -> bool:
+        """A header line again (append mode), perhaps with columns added: it must share a name with the last one.
+
+        Otherwise a stray line such as `RuntimeError: loss is nan, stopping` would rename every column.
+        """
+        if not looks_like_header(fields):
+            return False
+        current = {column.name for column in self.positions}
+        return any(name in current for name in column_names(fields)[0])
+
+    def _start_section(self, fields: list[str], line: int) -> None:
+        names, warnings = column_names(fields)
+        if self.positions:
+            changed = names != [column.name for column in self.positions]
+            self.sections.append(Section(len(self.lines), line, changed))
+        else:
+            self.header = names
+        self.warnings.extend(warning for warning in warnings if warning not in self.warnings)
+        self.positions = [self.columns.setdefault(name, _ColumnBuilder(name)) for name in names]
+
+    def note_damage(self, line_num: int) -> None:
+        self.damaged += 1
+        self.first_damaged_line = self.first_damaged_line or line_num
+        self.previous_end = line_num
+
+    def _drop_cut_off_cell(self) -> int | None:
+        """A last line cut off mid-write loses its last cell: "1.5e-05" may have been written as "1.5"."""
+        if self.last_record is None:
+            return None
+        fields, line, row = self.last_record
+        if len(fields) >= len(self.positions) or not fields[-1].strip():
+            return None
+        column = self.positions[len(fields) - 1]
+        if column.rows and column.rows[-1] == row:
+            column.rows.pop()  # it was read as a number
+            column.values.pop()
+        elif fields[-1].strip() not in NOT_LOGGED:
+            column.junk_count -= 1  # it was counted as junk ("1.5e-" is a cut number, not junk)
+            if column.junk_count == 0:
+                column.first_junk = None
+        self.ragged_rows -= 1
+        if self.first_ragged_line == line:
+            self.first_ragged_line = 0
+        return line
+
+    def finish(self, ends_with_line_break: bool) -> Table:
+        truncated_line = None if ends_with_line_break else self._drop_cut_off_cell()
+        warnings = list(self.warnings)
+        if self.ragged_rows:
+            warnings.append(f"{self.ragged_rows} rows have a different number of fields than the header (first at line {self.first_ragged_line}); missing cells read as not logged, extra cells ignored")
+        if self.sections:
+            header_lines = ", ".join(str(section.line) for section in self.sections[:10])
+            warnings.append(f"a header line again at line {header_lines}{' ...' if len(self.sections) > 10 else ''}: runs appended to one file, each read as a restart")
+        if self.damaged:
+            warnings.append(f"{self.damaged} records could not be parsed as CSV (first ending at line {self.first_damaged_line}); skipped")
+        if truncated_line is not None:
+            warnings.append(f"the last line ({truncated_line}) was cut off mid-write; its last cell was dropped")
+        elif not ends_with_line_break:
+            warnings.append(no_final_newline_warning())
+        columns = [builder.finish() for builder in self.columns.values()]
+        lines = np.frombuffer(self.lines, dtype=np.int64).copy()
+        return Table(self.header, columns, lines, self.sections, warnings, truncated_line, "stdlib")
+
+
+def no_final_newline_warning() -> str:
+    return "the file does not end with a newline; its last line was read as written"
+
+
+# ---------------------------------------------------------------- pandas engine
+
+
+def _pandas_table(path: Path, layout: Layout) -> Table | None:
+    """The table by the pandas C engine, or None when the file holds anything only the stdlib engine reads right."""
+    if layout.encoding != "utf-8-sig" or layout.newline != "\n" or layout.header_line != 1:
+        return None
+    data = path.read_bytes()
+    if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None  # quoted fields, NULs, lone \r: line and field boundaries are not plain bytes
+    header_end = data.find(b"\n")
+    if header_end < 0:
+        return None
+    header_fields = data[:header_end].decode("utf-8-sig", errors="replace").rstrip("\r").split(layout.delimiter)
+    widths, longest_line = _fields_per_line(data, layout.delimiter)
+    if widths.size == 0 or bool(np.any(widths != len(header_fields))) or longest_line > CSV_FIELD_LIMIT:
+        return None  # ragged, blank or huge lines: the stdlib engine reports them
+    import pandas
+
+    options = dict(sep=layout.delimiter, header=None, skiprows=1, names=list(range(len(header_fields))), index_col=False, quoting=csv.QUOTE_NONE, encoding="utf-8", encoding_errors="replace", low_memory=False)
+    frame = pandas.read_csv(io.BytesIO(data), keep_default_na=False, na_values=sorted(NOT_LOGGED), skip_blank_lines=False, **options)
+    if len(frame) != widths.size:
+        return None
+    names, warnings = column_names(header_fields)
+    text_positions = [position for position in range(len(names)) if frame[position].dtype.kind not in "iuf"]
+    texts = pandas.read_csv(io.BytesIO(data), usecols=text_positions, dtype=str, na_filter=False, **options) if text_positions else None
+    lines = np.arange(2, len(frame) + 2, dtype=np.int64)
+    columns = []
+    for position, name in enumerate(names):
+        if position in text_positions:
+            columns.append(_column_from_texts(name, texts[position].to_numpy(dtype=object), lines, layout.delimiter != ","))
+        else:
+            values = frame[position].to_numpy(dtype=np.float64)
+            rows = np.flatnonzero(~np.isnan(values))
+            columns.append(Column(name, rows, values[rows]))
+    if _has_header_like_rows(columns, text_positions, len(frame)):
+        return None  # a repeated header: the stdlib engine splits the runs
+    if not data.endswith(b"\n"):
+        warnings.append(no_final_newline_warning())
+    return Table(names, columns, lines, [], warnings, None, "pandas")
+
+
+def _fields_per_line(data: bytes, delimiter: str) -> tuple[np.ndarray, int]:
+    """Fields on each line after the header (quote-free files only), and the longest line's length."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    bounds = np.concatenate(([0], np.flatnonzero(buffer == ord("\n")) + 1))
+    if bounds[-1] != buffer.size:
+        bounds = np.append(bounds, buffer.size)  # a last line without a newline
+    delimiter_positions = np.flatnonzero(buffer == ord(delimiter))
+    delimiters = np.diff(np.searchsorted(delimiter_positions, bounds))
+    return delimiters[1:] + 1, int(np.diff(bounds).max())
+
+
+def _column_from_texts(name: str, cells: np.ndarray, lines: np.ndarray, decimal_comma: bool) -> Column:
+    """A column pandas could not type as numbers, cell by cell with the stdlib engine's rules."""
+    rows, values = array("q"), array("d")
+    junk_count, first_junk = 0, None
+    for row, text in enumerate(cells):
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            try:
+                value = unusual_cell_value(text, decimal_comma)
+            except ValueError:
+                junk_count += 1
+                first_junk = first_junk or (int(lines[row]), text.strip()[:40])
+                continue
+            if value is None:
+                continue
+        rows.append(row)
+        values.append(value)
+    return Column(name, np.frombuffer(rows, dtype=np.int64).copy(), np.frombuffer(values, dtype=np.float64).copy(), junk_count, first_junk)
+
+
+def _has_header_like_rows(columns: list[Column], text_positions: list[int], row_count: int) -> bool:
+    """Rows with text in them and not one number: maybe a repeated header, which the stdlib engine handles."""
+    if not any(columns[position].junk_count for position in text_positions):
+        return False
+    has_number = np.zeros(row_count, dtype=bool)
+    for column in columns:
+        has_number[column.rows] = True
+    return not bool(has_number.all())
+
+
+# ---------------------------------------------------------------- table -> run part
+
+
+def part_from_table(table: Table) -> RunPart:
+    """Series over the step axis, restart and truncation events, the framework, and every warning."""
+    warnings = list(table.warnings)
+    axis = choose_axis(table)
+    steps, has_step = steps_by_row(table, axis)
+    wall_time = _wall_time_by_row(table)
+    series: list[Series] = []
+    stepless_values, first_stepless_line = 0, None
+    for column in table.columns:
+        if _is_bookkeeping(column, table) or (column.rows.size == 0 and column.junk_count == 0):
+            continue
+        if column.junk_count > column.rows.size:
+            if role_for(column.name) != "other":
+                warnings.append(f"column {column.name!r} holds text, not numbers; skipped")
+            continue  # a text column: timestamps, run names, notes
+        if column.junk_count:
+            line, text = column.first_junk
+            warnings.append(f"column {column.name!r}: {column.junk_count} non-numeric cells skipped (first at line {line}: {text!r})")
+        keep = has_step[column.rows]
+        if not keep.all():
+            stepless_values += int((~keep).sum())
+            first_line = int(table.lines[column.rows[~keep][0]])
+            first_stepless_line = min(first_line, first_stepless_line or first_line)
+        rows = column.rows[keep]
+        series.append(make_series(
+            column.name, steps[rows], column.values[keep], locations=table.lines[rows],
+            wall_time=None if wall_time is None else wall_time[rows], step_unit=axis.unit,
+        ))
+    if not series:
+        raise ReadError("no column of numbers besides the step axis")
+    if stepless_values:
+        warnings.append(f"{stepless_values} values on rows without a {axis.name} were skipped (first at line {first_stepless_line})")
+    events = restart_events(table, axis, steps, has_step)
+    if len(events) > MAX_RESTART_EVENTS:
+        warnings.append(f"{len(events)} restarts; only the first {MAX_RESTART_EVENTS} are listed")
+        events = events[:MAX_RESTART_EVENTS]
+    if table.truncated_line is not None:
+        events.append(RunEvent("truncated", f"line {table.truncated_line} was cut off mid-write", line=table.truncated_line))
+    framework = detect_framework(table, axis)
+    return RunPart(FORMAT, series, events, {"framework": framework} if framework else {}, warnings)
+
+
+def choose_axis(table: Table) -> Axis:
+    """step > global_step > iteration > epoch > a pandas index column > the row number (one row per epoch)."""
+    candidates = sorted(
+        (AXIS_PRIORITY[normalise_name(column.name)], order, column)
+        for order, column in enumerate(table.columns)
+        if normalise_name(column.name) in AXIS_PRIORITY
+    )
+    for priority, _, column in candidates:
+        if _holds_integers(column.values):
+            return Axis(column.name, column, "epoch" if priority >= EPOCH_PRIORITY else "step")
+    index = _index_column(table)
+    if index is not None and _holds_integers(index.values):
+        return Axis(index.name or "index", index, "epoch")
+    return Axis("row", None, "epoch")
+
+
+def _holds_integers(values: np.ndarray) -> bool:
+    """A usable axis: whole numbers only (a fractional epoch such as 0.54 cannot number steps)."""
+    return values.size > 0 and bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)) and np.all(np.abs(values) < 2.0**62))
+
+
+def _index_column(table: Table) -> Column | None:
+    if table.header and normalise_name(table.header[0]) in INDEX_NAMES:
+        return next(column for column in table.columns if column.name == table.header[0])
+    return None
+
+
+def _is_bookkeeping(column: Column, table: Table) -> bool:
+    """Axis, index and wall-time columns number the points; they are not quantities to diagnose.
+
+    `epoch` beside a `step` axis is one of them: it is a staircase of step, so as a series it would
+    carry no training signal and its every increment would look like a jump.
+    """
+    normalised = normalise_name(column.name)
+    if normalised in AXIS_PRIORITY or normalised in WALL_TIME_NAMES:
+        return True
+    return bool(table.header) and column.name == table.header[0] and normalised in INDEX_NAMES
+
+
+def steps_by_row(table: Table, axis: Axis) -> tuple[np.ndarray, np.ndarray]:
+    """The step of each data row and whether it has one; the row axis counts rows from each header."""
+    row_count = table.lines.size
+    if axis.column is None:
+        section_starts = np.array([0] + [section.first_row for section in table.sections], dtype=np.int64)
+        rows = np.arange(row_count, dtype=np.int64)
+        return rows - section_starts[np.searchsorted(section_starts, rows, side="right") - 1], np.ones(row_count, dtype=bool)
+    steps = np.zeros(row_count, dtype=np.int64)
+    has_step = np.zeros(row_count, dtype=bool)
+    steps[axis.column.rows] = axis.column.values.astype(np.int64)
+    has_step[axis.column.rows] = True
+    return steps, has_step
+
+
+def _wall_time_by_row(table: Table) -> np.ndarray | None:
+    for column in table.columns:
+        if normalise_name(column.name) in WALL_TIME_NAMES:
+            wall_time = np.full(table.lines.size, np.nan)
+            wall_time[column.rows] = column.values
+            return wall_time
+    return None
+
+
+def restart_events(table: Table, axis: Axis, steps: np.ndarray, has_step: np.ndarray) -> list[RunEvent]:
+    """A header line after the first, or the step axis going back (Keras append mode resets epoch to 0)."""
+    events: list[tuple[int, RunEvent]] = []
+    section_starts = np.array([section.first_row for section in table.sections], dtype=np.int64)
+    for section in table.sections:
+        first_step = _first_step_from(section.first_row, steps, has_step)
+        what = "a new header with other columns" if section.columns_changed else "the header again"
+        events.append((section.line, RunEvent("restart", f"line {section.line}: {what}; another run was appended to this file", step=first_step, line=section.line)))
+    if axis.column is not None:
+        rows = np.flatnonzero(has_step)
+        row_steps = steps[rows]
+        back = np.flatnonzero(row_steps[1:] < row_steps[:-1]) + 1
+        section_of = np.searchsorted(section_starts, rows, side="right")
+        for index in back:
+            if section_of[index] != section_of[index - 1]:
+                continue  # already reported as the header of an appended run
+            line = int(table.lines[rows[index]])
+            message = f"line {line}: {axis.name} went back from {row_steps[index - 1]} to {row_steps[index]}; the run restarted"
+            events.append((line, RunEvent("restart", message, step=int(row_steps[index]), line=line)))
+    return [event for _, event in sorted(events, key=lambda pair: pair[0])]
+
+
+def _first_step_from(first_row: int, steps: np.ndarray, has_step: np.ndarray) -> int | None:
+    following = np.flatnonzero(has_step[first_row:])
+    return int(steps[first_row + following[0]]) if following.size else None
+
+
+def detect_framework(table: Table, axis: Axis) -> str | None:
+    """"lightning" or "keras" from the column layout each logger writes, else None."""
+    lowered = [name.strip().lower() for name in table.header]
+    if any(name.startswith("lr-") for name in lowered):
+        return "lightning"  # LearningRateMonitor: lr-Adam, lr-SGD-momentum
+    if any(name.endswith(("_step", "_epoch")) and normalise_name(name) not in AXIS_PRIORITY for name in lowered):
+        return "lightning"  # self.log(on_step=True, on_epoch=True)
+    if "step" in lowered and ("epoch" in lowered or _is_sparse(table)):
+        return "lightning"  # Keras CSVLogger never writes a step column
+    if "epoch" in lowered and "created_at" in lowered:
+        return "lightning"  # the 0.6-era test-tube metrics.csv
+    if table.header and table.header[0] == "epoch":
+        return "keras"  # CSVLogger: epoch, then the sorted keys
+    if _looks_like_keras_history(lowered, axis):
+        return "keras"
+    return None
+
+
+def _is_sparse(table: Table) -> bool:
+    return any(column.rows.size < table.lines.size for column in table.columns if not _is_bookkeeping(column, table))
+
+
+def _looks_like_keras_history(lowered: list[str], axis: Axis) -> bool:
+    """A Keras History dict dumped per epoch (AUTOTRAINER/DeepFD log.csv, pandas to_csv): loss and val_loss."""
+    if axis.column is not None and axis.unit != "epoch":
+        return False
+    names = [name for name in lowered if normalise_name(name) not in INDEX_NAMES]
+    return "loss" in names and "val_loss" in names and all(re.fullmatch(r"[a-z0-9_]+", name) for name in names)
