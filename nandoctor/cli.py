@@ -148,7 +148,7 @@ class _Progress:
         self.task = None
 
     def start(self, total: int) -> None:
-        if total < 2 or not sys.stderr.isatty() or os.environ.get("CI"):
+        if total < 2 or not sys.stderr.isatty():
             return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
