@@ -36,5 +36,13 @@ bench: $(STAMP)
 samples: $(STAMP)
 	$(BIN)/python scripts/make_sample_logs.py --out sample_logs
 
+# Regenerate corpus/ by real training (torch, lightning, keras) in a venv of its own: they are large
+# and nandoctor itself never needs them.
+CORPUS_VENV := .corpus-venv
+corpus:
+	test -x $(CORPUS_VENV)/bin/python || $(PYTHON) -m venv $(CORPUS_VENV)
+	$(CORPUS_VENV)/bin/python -m pip install --quiet -e '.[corpus]'
+	$(CORPUS_VENV)/bin/python scripts/make_corpus.py --out corpus
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
