@@ -15,8 +15,8 @@ from typing import Any
 
 from ..model import RunEvent, Series
 
-# Sniffing order matters: the most specific signatures first, generic CSV last.
-READER_MODULES = ("tensorboard", "caffe", "csv")
+# Sniffing order matters: the most specific signatures first, free-form console logs last.
+READER_MODULES = ("tensorboard", "hf_trainer", "mlflow", "caffe", "csv", "stdout")
 HEAD_BYTES = 64 * 1024
 
 
