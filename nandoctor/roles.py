@@ -27,7 +27,8 @@ _TOTAL_VAL_NAMES = ("val_loss", "validation/epoch_loss", "eval_loss", "val/loss"
 
 
 def _words(name: str) -> list[str]:
-    return [word for word in _SPLIT.split(name.lower()) if word]
+    """Lower-case words of a name, trailing digits dropped (`test1`, `SoftmaxWithLoss1`, `acc2`)."""
+    return [word.rstrip("0123456789") or word for word in _SPLIT.split(name.lower()) if word]
 
 
 def _strip_aggregate(word: str) -> str:
@@ -51,7 +52,7 @@ def role_for(name: str) -> str:
     if _is_learning_rate(words, lowered):
         return "lr"
     validation = _mentions_validation(words)
-    if _is_accuracy(words):
+    if _is_accuracy(words) or any(mark in lowered for mark in ("top1", "top-1", "top_1", "top5", "top-5", "top_5")):
         return "val_accuracy" if validation else "accuracy"
     if _is_loss(words):
         return "val_loss" if validation else "train_loss"
