@@ -167,6 +167,18 @@ CAUSES: dict[str, CauseInfo] = {
 }
 
 
+# A cause that the evidence establishes on its own explains the symptoms it is known to produce: a
+# learning rate decayed to nothing stalls the loss, a negative one blows it up; an fp16 loss scale
+# that collapses turns the loss NaN. The explaining cause then also gets the credit of those findings.
+EXPLAINS: dict[str, tuple[str, ...]] = {
+    "lr_schedule_bug": ("vanishing_or_stalled", "lr_too_high", "divergence", "sudden_nan"),
+    "loss_scale_overflow": ("lr_too_high", "divergence", "sudden_nan", "exploding_gradients"),
+    "saturated_output": ("lr_too_high", "divergence"),
+}
+# The score a cause needs from its own findings before it may explain others.
+EXPLAINING_SCORE = 0.3
+
+
 def fixes_for(cause_id: str, framework: str | None, numbers: Mapping[str, float]) -> tuple[str, ...]:
     """The fixes for a cause: the framework's own first, then the generic ones, numbers filled in."""
     cause = CAUSES[cause_id]

@@ -7,7 +7,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .causes import CAUSES, fixes_for
+from .causes import CAUSES, EXPLAINING_SCORE, EXPLAINS, fixes_for
 from .features import Facts
 from .model import Cause, Diagnosis, Finding, Run
 from .rules import Rule, all_rules, selects
@@ -87,6 +87,7 @@ def rank_causes(findings: list[Finding], framework: str | None) -> list[Cause]:
         for cause_id, cause_weight in finding.causes.items():
             if cause_id in CAUSES and cause_weight > 0:
                 support.setdefault(cause_id, []).append((weight * cause_weight, finding))
+    support = credit_explaining_causes(support)
     causes = []
     for cause_id, items in support.items():
         miss = 1.0
@@ -98,6 +99,27 @@ def rank_causes(findings: list[Finding], framework: str | None) -> list[Cause]:
         causes.append(Cause(id=cause_id, score=round(1.0 - miss, 3), title=CAUSES[cause_id].title, findings=rule_ids, fixes=fixes_for(cause_id, framework, numbers)))
     causes.sort(key=lambda cause: (-cause.score, cause.id))
     return causes
+
+
+def noisy_or(items: list[tuple[float, Finding]]) -> float:
+    miss = 1.0
+    for strength, _ in items:
+        miss *= 1.0 - min(strength, 0.999)
+    return 1.0 - miss
+
+
+def credit_explaining_causes(support: dict[str, list[tuple[float, Finding]]]) -> dict[str, list[tuple[float, Finding]]]:
+    """A cause established by its own findings also takes the findings of the symptoms it explains."""
+    own_scores = {cause_id: noisy_or(items) for cause_id, items in support.items()}
+    credited = {cause_id: list(items) for cause_id, items in support.items()}
+    for explaining, explained in EXPLAINS.items():
+        if own_scores.get(explaining, 0.0) < EXPLAINING_SCORE:
+            continue
+        for symptom in explained:
+            for strength, finding in support.get(symptom, []):
+                if all(finding is not other for _, other in credited[explaining]):
+                    credited[explaining].append((strength, finding))
+    return credited
 
 
 def fix_numbers(findings: list[Finding]) -> dict[str, float]:

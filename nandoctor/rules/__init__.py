@@ -24,6 +24,7 @@ FAMILIES = {
     "LR": "learning rate",
     "SAT": "saturated output",
     "IMP": "impossible values",
+    "INI": "initialisation",
     "GRD": "gradients",
     "AMP": "mixed precision",
     "SPK": "loss spikes",

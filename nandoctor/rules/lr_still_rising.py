@@ -31,9 +31,10 @@ class LrStillRising(Rule):
     The lr never falls over a trailing stretch that covers at least `min_share` of the logged
     steps, rises by `min_lr_rise` times or more over it, and still rises over the last tenth of the
     points. It then counts when the stretch is long (at least `long_rise_steps` optimizer steps, or
-    `long_rise_epochs` epochs), or when the loss goes bad during it: a non-finite value, or the
+    `long_rise_epochs` epochs), or when the loss goes bad during it: a non-finite value, the
     median of its last fifth at least `loss_rise` times the lowest smoothed loss of the stretch
-    (catalog S09, threads/020). A linear warmup in a short run that has just started is fine. A
+    (catalog S09, threads/020), or a loss that barely moved through 20 or more points of it (its last
+    fifth still at 95 % of its first: a warmup is when a healthy loss falls fastest). A linear warmup in a short run that has just started is fine. A
     rise that is geometric over three decades or more is a learning-rate range test (an lr
     finder), where a loss blowing up at the end is the point: it is only noted (info).
 
@@ -110,6 +111,10 @@ class LrStillRising(Rule):
         yield self.finding(what + reason, confidence=confidence, series=lr, index=start, evidence=evidence, causes={"lr_schedule_bug": 1.0})
 
 
+MIN_POINTS_FOR_STALL = 20  # loss points during the rise needed to call the loss stuck
+STALLED_FRACTION = 0.95  # the last fifth's median at or above this share of the first fifth's: no progress
+
+
 def rising_tail_start(values: np.ndarray) -> int:
     """Index where the trailing stretch over which the values never fall begins."""
     index = values.size - 1
@@ -145,4 +150,9 @@ def loss_goes_bad(loss: Series | None, from_step: int, loss_rise: float) -> str 
     last = float(np.median(values[-max(2, values.size // 5) :]))
     if low < values.size - 2 and last >= loss_rise * float(smooth[low]):
         return f"climbed from {float(smooth[low]):.4g} at {loss.step_unit} {int(steps[low])} to {last:.4g}"
+    # A warmup is when a healthy loss falls fastest: one that barely moves through all of it is stuck.
+    fifth = max(2, values.size // 5)
+    first = float(np.median(values[:fifth]))
+    if values.size >= MIN_POINTS_FOR_STALL and last >= STALLED_FRACTION * first:
+        return f"barely moved ({first:.4g} -> {last:.4g})"
     return None
