@@ -33,7 +33,8 @@ class HighInitialLoss(Rule):
     `ratio_to_chance` x ln C and > `min_loss`. Causes: bad initialisation, with
     the learning rate too high when the loss does not fall below `recovered_fraction` of its start
     by the end of the run (then the start is more likely the first epoch's damage), and bad input
-    as a lesser alternative (unscaled inputs also make huge logits).
+    as a lesser alternative (unscaled inputs also make huge logits). A first loss `wrecked_ratio`
+    times ln C or more with the accuracy at chance for the whole run is blamed on the learning rate.
 
     ## Suggested fixes
     Use He/Kaiming (ReLU) or Xavier (tanh) initialisation and a small final layer so the first loss
@@ -45,6 +46,9 @@ class HighInitialLoss(Rule):
     - `min_loss`: a first loss below this never fires, whatever C is (5.0).
     - `max_classes`: the most classes assumed when the accuracy says nothing (1000).
     - `recovered_fraction`: the last loss below this fraction of the first counts as recovering (0.2).
+    - `wrecked_ratio`: a first loss this many times ln C or more, with the accuracy never leaving
+      chance (its best within 1.5x of its early worst), points at the learning rate rather than the
+      start (1000): the weights have blown up, and a per-epoch log hides the blow-up inside epoch 1.
 
     ## References
     - research catalog S08 ("L_0 > 3 x ln C ⇒ initial loss far above uniform") and S03 (ln C at a correct init).
@@ -63,6 +67,7 @@ class HighInitialLoss(Rule):
         "min_loss": Param(5.0, "a first loss below this never fires"),
         "max_classes": Param(1000, "the most classes assumed when the accuracy says nothing"),
         "recovered_fraction": Param(0.2, "the last loss below this fraction of the first counts as recovering"),
+        "wrecked_ratio": Param(1000.0, "first loss over ln C from which, with accuracy at chance all along, the updates are to blame"),
     }
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
@@ -83,7 +88,13 @@ class HighInitialLoss(Rule):
             return
         last_loss = float(loss.values[finite[-1]]) / weight
         recovered = last_loss < self.recovered_fraction * first_loss
-        causes = {"bad_init": 1.0, "bad_input": 0.4, "lr_too_high": 0.3} if recovered else {"bad_init": 0.4, "lr_too_high": 0.8, "bad_input": 0.3}
+        wrecked = first_loss >= self.wrecked_ratio * chance_loss and _stays_at_chance(accuracy)
+        if wrecked:
+            causes = {"lr_too_high": 1.0, "bad_init": 0.4, "bad_input": 0.3}
+        elif recovered:
+            causes = {"bad_init": 1.0, "bad_input": 0.4, "lr_too_high": 0.3}
+        else:
+            causes = {"bad_init": 0.6, "lr_too_high": 0.5, "bad_input": 0.3}
         lr = learning_rate_near(facts, int(loss.steps[first_index]))
         evidence = {"first_loss": first_loss, "chance_loss": chance_loss, "classes_at_most": classes, "ratio_to_chance": first_loss / chance_loss, "last_loss": last_loss}
         if lr is not None:
@@ -91,6 +102,8 @@ class HighInitialLoss(Rule):
         if weight != 1.0:
             evidence["loss_weight"] = weight
         trend = f"it fell to {last_loss:.4g} by the end" if recovered else f"it was still {last_loss:.4g} at the end"
+        if wrecked:
+            trend += ", with the accuracy at chance throughout: the updates, not the start, keep the network wrecked"
         message = f"{loss.name} started at {first_loss:.4g}, {first_loss / chance_loss:.0f}x ln {classes} = {chance_loss:.3g} (the loss of an untrained classifier with at most {classes} classes); {trend}"
         confidence = min(0.9, 0.5 + 0.1 * math.log10(first_loss / chance_loss))
         yield self.finding(message, confidence=confidence, series=loss, index=first_index, evidence=evidence, causes=causes)
@@ -108,3 +121,12 @@ def _total_loss_weight(run: Run) -> float:
     weights = run.meta.get("loss_weights") or {}
     total = sum(value for value in weights.values() if isinstance(value, (int, float)) and value > 0)
     return float(total) if total > 1.0 else 1.0
+
+
+def _stays_at_chance(accuracy: Series) -> bool:
+    """The accuracy never gets clearly above where it started: the network learns nothing at all."""
+    values = accuracy.values[np.isfinite(accuracy.values)]
+    if values.size < 3:
+        return False
+    early = values[: max(3, values.size // 10)]
+    return float(values.max()) <= 1.5 * max(float(early.min()), 1e-9)

@@ -44,3 +44,4 @@ QUIET = [
     Case("a language model starting at ln 50257", _healthy_language_model),
     Case("a regression with huge MSE and no accuracy", _regression_without_accuracy),
 ]
+
