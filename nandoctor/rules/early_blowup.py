@@ -35,7 +35,9 @@ class EarlyBlowup(Rule):
     (so a flat, noisy curve whose first point happened to be low does not count); the lowest
     rolling median of 3 points stays above `1 - floor_tolerance` times the start; and the loss
     does not recover during the run (its last tenth is not below `1 - recovery` times its first
-    tenth: a run that learns after an early bump, or whose first value is an artefact, is fine).
+    tenth: a run that learns after an early bump, or whose first value is an artefact, is fine —
+    unless the loss exploded over its first points, to 10x its second value or more, and its last
+    tenth is still `ends_high_ratio` times the start).
     An error when the median is `error_rise` times the start or more, else a warning. When the
     loss swings by more than `swing_sigma` (robust deviation of the log-loss) the swings, not the
     level, are the signature (OSC): the finding is then at most a warning, with lower confidence.
@@ -52,6 +54,9 @@ class EarlyBlowup(Rule):
     - `recovery`: relative fall from the first to the last tenth that counts as learning after all (0.5).
     - `error_rise`: median over the start that makes the finding an error (1.5).
     - `swing_sigma`: robust deviation of the log-loss above which the curve is swinging rather than raised (0.3).
+    - `ends_high_ratio`: a loss whose last tenth is still this many times its start has not recovered,
+      however far it fell from an early peak (3.0: a run that explodes in its first steps and settles
+      at a million times its start has not learned).
 
     ## References
     - research catalog S05 (learning rate too high) and S10 (peak learning rate too high); S08 and S23 on ln C at the start.
@@ -64,7 +69,7 @@ class EarlyBlowup(Rule):
     severity = "warning"
     requires = ("train_loss",)
     optional = ("lr",)
-    causes = ("lr_too_high",)
+    causes = ("lr_too_high", "divergence")
     params = {
         "min_points": Param(8, "finite points needed"),
         "min_rise": Param(0.02, "relative rise of the median over the first value"),
@@ -73,6 +78,7 @@ class EarlyBlowup(Rule):
         "recovery": Param(0.5, "relative fall from the first to the last tenth that counts as learning"),
         "error_rise": Param(1.5, "median over the start that makes the finding an error"),
         "swing_sigma": Param(0.3, "robust deviation of the log-loss above which the curve swings"),
+        "ends_high_ratio": Param(3.0, "last tenth over the start from which a fall from an early peak is no recovery"),
     }
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
@@ -98,7 +104,8 @@ class EarlyBlowup(Rule):
         floor = float(np.min(rolling_median(rest, 3))) / start
         if floor < 1 - self.floor_tolerance:
             return
-        if late <= (1 - self.recovery) * early:
+        exploded_early = float(np.max(rest[:tenth])) >= 10.0 * float(rest[0])  # a growth phase, not one low first value
+        if late <= (1 - self.recovery) * early and not (exploded_early and late / start >= self.ends_high_ratio):
             return  # the network learns after the bump (or the first value was an artefact)
         lr = learning_rate_near(facts, int(steps[0]))
         evidence: dict = {
@@ -125,7 +132,7 @@ class EarlyBlowup(Rule):
             f"{loss.name} rose from {start:.4g} at {unit} {int(steps[0])} within its first {tenth} points and never came back down: "
             f"median x{rise:.3g}, lowest 3-point median x{floor:.3g}, last x{late / start:.3g} the start{lr_text}"
         )
-        yield self.finding(message, confidence=confidence, series=loss, index=1, evidence=evidence, causes={"lr_too_high": 1.0}, severity=severity)
+        yield self.finding(message, confidence=confidence, series=loss, index=1, evidence=evidence, causes={"lr_too_high": 1.0, "divergence": 0.5}, severity=severity)
 
 
 def rolling_median(values: np.ndarray, width: int) -> np.ndarray:

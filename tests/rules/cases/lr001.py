@@ -75,3 +75,13 @@ QUIET = [
     Case("a noisy small-batch loss decaying with x1.3 jitter", noisy_small_batch_loss_decaying),
     Case("Adam spikes 7.39 -> 18.9 once, then sits at ln 1000 below the start", adam_spike_then_flat_below_start),
 ]
+
+
+def _explodes_then_settles_far_above():
+    # RMSprop at 500x the usual lr on a regression: 0.99 -> 1e11 at step 2, then settles near 2e6.
+    steps = np.arange(176)
+    values = np.concatenate([[0.99, 4e6, 1.1e11], 2.3e6 * np.exp(np.linspace(3, 0, 173)) * np.exp(np.random.default_rng(5).normal(0, 0.3, 173))])
+    return make_run(values, steps=steps)
+
+
+FIRES.append(Case("explodes in its first steps and settles a million times above its start", _explodes_then_settles_far_above))
