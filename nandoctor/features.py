@@ -107,7 +107,28 @@ def relative_slope(values: np.ndarray) -> float:
 
 
 def ema(values: np.ndarray, alpha: float = 0.1) -> np.ndarray:
-    """Exponential moving average over finite values (non-finite points carry the previous average)."""
+    """Exponential moving average over finite values (non-finite points carry the previous average).
+
+    Bit for bit the recurrence `average = alpha * value + (1 - alpha) * average`, computed in
+    numpy lanes (see `_ema_lanes`) instead of a Python loop over every point.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape, np.nan)
+    finite = np.isfinite(values)
+    kept = values[finite]
+    if kept.size == 0:
+        return out
+    averages = _ema_lanes(kept, alpha)
+    if np.isnan(averages).any():
+        return _ema_reference(values, alpha)  # an overflowing alpha > 1: the loop's restart rule applies
+    position = np.cumsum(finite) - 1  # the last finite point at or before each point
+    logged = position >= 0
+    out[logged] = averages[position[logged]]
+    return out
+
+
+def _ema_reference(values: np.ndarray, alpha: float) -> np.ndarray:
+    """The defining loop of `ema`, one point at a time."""
     out = np.empty(values.shape, dtype=np.float64)
     average = math.nan
     for index, value in enumerate(values.tolist()):
@@ -117,20 +138,135 @@ def ema(values: np.ndarray, alpha: float = 0.1) -> np.ndarray:
     return out
 
 
+EMA_LANE_POINTS = 2048  # points per lane: the lock-step loop runs this many numpy steps plus a warm-up
+EMA_MIN_LANED = 8192  # below this many points the plain loop is as fast
+
+
+def _ema_lanes(kept: np.ndarray, alpha: float) -> np.ndarray:
+    """The EMA recurrence over finite values, the first seeding it, exactly as the loop rounds it.
+
+    The series is cut into lanes that all step at once: step j computes point j of every lane with
+    the same two IEEE operations the loop does (`alpha * value` rounded, then `+ (1 - alpha) *
+    average` rounded), so each lane is exact once it starts from the exact average. Lane 0 starts
+    at the first value. Every other lane starts a warm-up stretch earlier from a guess (the value
+    there); the average forgets its start geometrically, and two averages that meet stay equal.
+    A lane is kept when its warm-up ends on the previous lane's final average, bit for bit;
+    otherwise that lane is recomputed from that average one point at a time. So the result is
+    always the loop's, whatever the data.
+    """
+    count = kept.size
+    beta = 1 - alpha
+    scaled = kept * alpha
+    forgetting = -math.log(beta) if 0 < beta < 1 else 0.0
+    warmup = int(math.ceil(60.0 / forgetting)) + 64 if forgetting > 0 else count  # a guess off by 2**60 shrinks to nothing
+    if count < EMA_MIN_LANED or warmup > EMA_LANE_POINTS * 4:
+        return _ema_loop(scaled, float(kept[0]), beta, count)
+    lanes = -(-count // EMA_LANE_POINTS)
+    starts = np.arange(lanes, dtype=np.int64) * EMA_LANE_POINTS
+    first = np.maximum(starts - warmup, 0)
+    steps = warmup + EMA_LANE_POINTS
+    # row j holds point first + j of every lane; beyond the end the lanes just repeat the last point
+    index = np.minimum(first[None, :] + np.arange(steps, dtype=np.int64)[:, None], count - 1)
+    table = scaled[index]
+    guesses = kept[first]
+    average = guesses.copy()
+    rows = np.empty((steps, lanes))
+    for step in range(steps):
+        # a lane still before its own first point keeps its guess; lane 0 is seeded with kept[0]
+        fresh = first + step
+        average = np.where(fresh == first, guesses, table[step] + beta * average)
+        rows[step] = average
+    result = np.empty(count)
+    own_start = starts - first  # the row where each lane's own points begin
+    previous_end = None
+    for lane in range(lanes):
+        begin, end = int(starts[lane]), min(int(starts[lane]) + EMA_LANE_POINTS, count)
+        column = rows[own_start[lane] : own_start[lane] + end - begin, lane]
+        if lane and (own_start[lane] == 0 or rows[own_start[lane] - 1, lane].view(np.int64) != previous_end.view(np.int64)):
+            column = _ema_loop(scaled[begin - 1 : end], float(previous_end), beta, end - begin + 1)[1:]
+        result[begin:end] = column
+        previous_end = result[end - 1 : end][0]
+    return result
+
+
+def _ema_loop(scaled: np.ndarray, start: float, beta: float, count: int) -> np.ndarray:
+    """The recurrence one point at a time from `start`, which is taken as the first average."""
+    averages = [start] * count
+    average = start
+    position = 1
+    for term in scaled[1:count].tolist():
+        average = term + beta * average
+        averages[position] = average
+        position += 1
+    return np.array(averages, dtype=np.float64)
+
+
 def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
-    """Median of the previous `window` points (excluding the current one); NaN for the first point."""
+    """Median of the previous `window` points (excluding the current one); NaN for the first point.
+
+    NaN points are left out of each window, as `np.nanmedian` leaves them out; the result is
+    np.nanmedian's over every window, to the bit, computed by partial sorting in blocks.
+    """
     out = np.full(values.shape, np.nan)
     if values.size < 2:
         return out
-    padded = np.concatenate([np.full(window, np.nan), values.astype(np.float64)])
-    view = np.lib.stride_tricks.sliding_window_view(padded[:-1], window)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out[:] = np.nanmedian(view, axis=1)
+    # np.nanmedian averages the two middle values, and below 600 points per window it does that
+    # for an odd count too (the middle value twice, halved)
+    out[1:] = previous_window_medians(np.asarray(values, dtype=np.float64)[:-1], window, halve_odd=window < 600)
     return out
+
+
+MEDIAN_BLOCK_CELLS = 1 << 20  # window cells partially sorted at once: a few MiB
+
+
+def previous_window_medians(values: np.ndarray, window: int, *, halve_odd: bool = False) -> np.ndarray:
+    """Per point i, the median of the non-NaN values among values[max(0, i - window + 1) : i + 1].
+
+    NaN where a window holds none. With an even count it is the mean of the two middle values,
+    `(low + high) / 2`; with an odd count the middle value (or `(middle + middle) / 2` when
+    `halve_odd`, which only differs when that sum overflows). Windows without NaN are
+    partitioned in blocks; the few with NaN (the start, gaps) are sorted.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    count = values.size
+    window = max(1, int(window))
+    out = np.full(count, np.nan)
+    if count == 0:
+        return out
+    padded = np.concatenate([np.full(window - 1, np.nan), values])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)  # row i ends at values[i]
+    missing = np.isnan(padded)
+    missing_in_window = np.convolve(missing, np.ones(window, dtype=np.int64), mode="valid") if window > 1 else missing.astype(np.int64)
+    complete = np.flatnonzero(missing_in_window == 0)
+    low, high = (window - 1) // 2, window // 2
+    block = max(1, MEDIAN_BLOCK_CELLS // window)
+    for begin in range(0, complete.size, block):
+        rows = complete[begin : begin + block]
+        if rows.size and rows[-1] - rows[0] == rows.size - 1:
+            chosen = windows[rows[0] : rows[-1] + 1]
+        else:
+            chosen = windows[rows]
+        parted = np.partition(chosen, (low, high), axis=1)
+        out[rows] = _middle(parted[:, low], parted[:, high], window % 2 == 1, halve_odd)
+    partial = np.flatnonzero((missing_in_window > 0) & (missing_in_window < window))
+    for begin in range(0, partial.size, block):
+        rows = partial[begin : begin + block]
+        ordered = np.sort(windows[rows], axis=1)  # NaN sorts last
+        present = window - missing_in_window[rows]
+        take_high = present // 2
+        take_low = (present - 1) // 2
+        picked_low = np.take_along_axis(ordered, take_low[:, None], axis=1)[:, 0]
+        picked_high = np.take_along_axis(ordered, take_high[:, None], axis=1)[:, 0]
+        odd = present % 2 == 1
+        out[rows] = np.where(odd, _middle(picked_high, picked_high, True, halve_odd), _middle(picked_low, picked_high, False, halve_odd))
+    return out
+
+
+def _middle(low: np.ndarray, high: np.ndarray, odd, halve_odd: bool) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        if odd is True and not halve_odd:
+            return high.copy()
+        return (low + high) / 2.0
 
 
 def robust_scale(values: np.ndarray) -> tuple[float, float]:

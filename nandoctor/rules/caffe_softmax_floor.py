@@ -27,9 +27,9 @@ class CaffeSoftmaxFloor(Rule):
     `min_displays` consecutive displays. A single saturated display after the start is reported
     as `info` (a transient); a single one at iteration 0 is not reported at all, because an
     untrained net can print it once (a healthy ResNet-20 log prints a test loss of 87.3361 at
-    iteration 0 and 2.9 at the next test). Raw per-output losses of at least `partial_floor`
-    that agree to 4 significant digits for `partial_displays` displays, below the ceiling, are
-    reported as partial saturation with lower confidence.
+    iteration 0 and 2.9 at the next test). In Caffe runs, raw per-output losses of at least
+    `partial_floor` that agree to 4 significant digits for `partial_displays` displays, below the
+    ceiling, are reported as partial saturation (`warning`, lower confidence).
 
     ## Why it matters
     `SoftmaxWithLoss` computes `-log(max(p, FLT_MIN))`: 87.3365 means the true-class probability
@@ -88,7 +88,7 @@ class CaffeSoftmaxFloor(Rule):
             item, stretch = min(lasting, key=lambda pair: (int(pair[0].steps[pair[1].start]), -pair[1].length))
             yield self._pinned(run, facts, item, stretch, series_count=len({id(series) for series, _ in lasting}))
             return
-        partial = self._partial(run, facts, series_list, multipliers)
+        partial = self._partial(run, facts, series_list)
         if partial is not None:
             yield partial
             return
@@ -114,7 +114,7 @@ class CaffeSoftmaxFloor(Rule):
         confidence = 0.95 if stretch.length >= 3 else 0.85
         return self.finding(message, confidence=confidence, series=item, index=stretch.start, evidence=evidence, causes={"saturated_output": 1.0, "lr_too_high": 0.4})
 
-    def _partial(self, run: Run, facts: Facts, series_list: list[Series], multipliers: list[float]) -> Finding | None:
+    def _partial(self, run: Run, facts: Facts, series_list: list[Series]) -> Finding | None:
         if run.framework != "caffe":
             return None  # 87.3365 is Caffe's ceiling; elsewhere a flat high loss means something else
         weights = run.meta.get("loss_weights") or {}

@@ -88,8 +88,7 @@ class KerasClipSaturation(Rule):
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
         pairs = [(loss, accuracy) for loss, accuracy in ((facts.loss, facts.accuracy), (facts.val_loss, facts.val_accuracy)) if loss is not None and len(loss)]
-        matches = [clip_match(loss, accuracy, float(self.tolerance), float(self.min_error_rate)) if accuracy is not None and len(accuracy) else None for loss, accuracy in pairs]
-        matches = [match if match is not None and stuck(match, float(self.max_accuracy)) else None for match in matches]
+        matches = [saturated_match(loss, accuracy, self.values) for loss, accuracy in pairs]
         sustained = [match for match in matches if match is not None and match.length >= int(self.min_epochs)]
         if sustained:
             yield self._sustained(run, facts, min(sustained, key=lambda match: match.onset_step))
@@ -183,6 +182,14 @@ def clip_match(loss: Series, accuracy: Series, tolerance: float, min_error_rate:
             frozen = length >= 2 and bool(np.all(stretch == stretch[0]))
             best = ClipMatch(loss, index, int(steps[start]), length, ceiling, float(accuracies[start]), float(values[start]), float(relative[start]), float(np.max(stretch)), frozen)
     return best
+
+
+def saturated_match(loss: Series, accuracy: Series | None, params: dict) -> ClipMatch | None:
+    """The loss's longest stretch at K x (1 - accuracy) with stuck predictions (SAT002's parameters), or None."""
+    if accuracy is None or not len(accuracy):
+        return None
+    match = clip_match(loss, accuracy, float(params["tolerance"]), float(params["min_error_rate"]))
+    return match if match is not None and stuck(match, float(params["max_accuracy"])) else None
 
 
 def stuck(match: ClipMatch, max_accuracy: float) -> bool:

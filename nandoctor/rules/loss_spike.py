@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -11,6 +12,7 @@ import numpy as np
 from ..features import Facts, learning_rate_near, log_values
 from ..model import Finding, Run, RunEvent, Series
 from . import Param, Rule
+from .stalled_loss import at_saturation_constant
 
 # A spike this close (in logged points) after a restart or rewind is a resume artefact, not an instability.
 _RESUME_POINTS = 2
@@ -27,8 +29,12 @@ class LossSpike(Rule):
     baseline (reported as `info` with the number of points and steps it took); **not recovered**
     when a NaN/inf follows before recovery, or when the loss settles at `shift_ratio` x the
     baseline or more for at least `shift_widths` times the spike's width (a `warning` supporting
-    divergence). A spike right after a logged restart or rewind is reported as `info` (resume
-    artefact). Recovered spikes are summarised in one finding; the first unrecovered spike ends the scan.
+    divergence). A spike after which the loss settles within `shift_ratio` of the old level, or
+    that the log ends too soon after to judge, is `info`, and so is one right after a logged
+    restart or rewind (a resume artefact), and so is a jump into a saturation plateau (87.3365,
+    K x (1 - accuracy), ln C: catalog S16 says to check those constants first, and the SAT rules
+    report them). Recovered spikes are summarised in one finding; the
+    first spike that does not recover ends the scan. Sudden drops are never spikes.
 
     ## Why it matters
     Large-model runs spike: most spikes recover within a few hundred steps and need nothing, but a
@@ -91,7 +97,9 @@ class LossSpike(Rule):
         if recovered:
             yield self._recovered(facts, loss, recovered)
         last = spikes[-1] if spikes else None
-        if last is not None and last.outcome in ("nan", "shifted"):
+        if last is not None and last.outcome == "shifted" and at_saturation_constant(run, facts, loss):
+            yield self._into_saturation(facts, loss, last)
+        elif last is not None and last.outcome in ("nan", "shifted"):
             yield self._unrecovered(facts, loss, last, resume_before(run.events, loss, last.index))
         elif last is not None and last.outcome in ("settled", "open"):
             yield self._unresolved(facts, loss, last)
@@ -109,13 +117,20 @@ class LossSpike(Rule):
         message = f"{loss.name} had {count} {largest.ratio:.1f}x its baseline ({largest.baseline:.4g} -> {largest.peak:.4g}) at {unit} {step} and recovered within {largest.recovery_points} points ({recovery_steps} {unit}s)."
         return self.finding(message, confidence=0.7, series=loss, index=largest.index, evidence=evidence, causes={}, severity="info")
 
+    def _into_saturation(self, facts: Facts, loss: Series, spike: "Spike") -> Finding:
+        unit = loss.step_unit
+        step = int(loss.steps[spike.index])
+        evidence = {"ratio": round(spike.ratio, 3), "pre_spike_level": spike.baseline, "post_spike_level": spike.after_level, "outcome": "saturated"}
+        message = f"{loss.name} jumped {spike.ratio:.1f}x ({spike.baseline:.4g} -> {spike.peak:.4g}) at {unit} {step} into a saturation plateau at {spike.after_level:.6g}; the SAT findings name it."
+        return self.finding(message, confidence=0.5, series=loss, index=spike.index, evidence=evidence, causes={}, severity="info")
+
     def _unresolved(self, facts: Facts, loss: Series, spike: "Spike") -> Finding:
         unit = loss.step_unit
         step = int(loss.steps[spike.index])
         evidence = {"ratio": round(spike.ratio, 3), "pre_spike_level": spike.baseline, "peak": spike.peak, "width_points": spike.width, "outcome": spike.outcome}
         if spike.outcome == "settled":
             evidence["post_spike_level"] = spike.after_level
-            ending = f"and settled at {spike.after_level:.4g}, within 10 % of the level before"
+            ending = f"and settled at {spike.after_level:.4g}, within {float(self.shift_ratio) - 1:.0%} of the level before"
         else:
             ending = f"and the log ends {len(loss) - 1 - spike.index} points later, before it could recover"
         message = f"{loss.name} spiked {spike.ratio:.1f}x its baseline ({spike.baseline:.4g} -> {spike.peak:.4g}) at {unit} {step} {ending}."
@@ -168,18 +183,23 @@ def find_spikes(values: np.ndarray, params: dict) -> list[Spike]:
     spikes: list[Spike] = []
     baseline = math.nan  # EMA of the log-loss over accepted (non-spike) points
     accepted = 0
-    residuals: list[float] = []
+    residuals: deque[float] = deque(maxlen=history)  # recent log-jumps over the baseline
+    log_list = logs.tolist()  # plain floats: this loop visits every point
+    refresh = max(1, history // 4)
+    spread_at, center, spread = -refresh, 0.0, 0.0
     index = 0
     while index < values.size:
-        value = logs[index]
+        value = log_list[index]
         if not math.isfinite(value):
             index += 1
             continue
-        if accepted >= warmup and len(residuals) >= warmup - 1:
-            jump = value - baseline
-            recent = np.asarray(residuals[-history:])
-            center = float(np.median(recent))
-            spread = 1.4826 * float(np.median(np.abs(recent - center)))
+        jump = value - baseline
+        if accepted >= warmup and len(residuals) >= warmup - 1 and jump >= min_jump:  # the cheap test first
+            if accepted - spread_at >= refresh:  # the robust spread of 100 points drifts slowly: refresh it now and then
+                recent = np.asarray(residuals)
+                center = float(np.median(recent))
+                spread = 1.4826 * float(np.median(np.abs(recent - center)))
+                spread_at = accepted
             needed = max(min_jump, center + float(params["mad_multiple"]) * spread)
             if jump >= needed:
                 spike = follow_spike(values, logs, index, baseline, params)
@@ -189,7 +209,7 @@ def find_spikes(values: np.ndarray, params: dict) -> list[Spike]:
                 index += spike.recovery_points  # resume at the recovered point, baseline unchanged
                 continue
         if math.isfinite(baseline):
-            residuals.append(value - baseline)
+            residuals.append(jump)
         baseline = value if not math.isfinite(baseline) else alpha * value + (1 - alpha) * baseline
         accepted += 1
         index += 1

@@ -13,18 +13,19 @@ from ..model import Finding, Run, Series
 from . import Param, Rule
 from .caffe_softmax_floor import ceiling_multipliers, floor_stretches
 from .constant_loss import ConstantLoss, frozen_stretch
-from .keras_clip_saturation import KerasClipSaturation, clip_match, flat_at_clip_level
+from .keras_clip_saturation import KerasClipSaturation, flat_at_clip_level, saturated_match
 from .oscillation import Oscillation, fitted_line, swings
 from .uniform_prediction_plateau import UniformPredictionPlateau, accuracy_for, chance_plateau
 
 
 class StalledLoss(Rule):
-    """The train loss never really moved: from its first value to its last it stayed within a few percent.
+    """The train loss never really moved: from its start to its end it stayed within a few percent.
 
     ## What it detects
     A train loss whose level at the end (the median of its last fifth) is within `max_change` of
-    its first value, whose fitted trend over the whole run moves less than `max_change` of the
-    level, and that never dipped below (1 - 2 x `max_change`) of where it started (its 5th
+    its start (the median of its first tenth, so one noisy batch does not decide), whose fitted
+    trend over the whole run moves less than `max_change` of the level or is lost in the noise
+    (|t| < 2), and that never dipped below (1 - 2 x `max_change`) of where it started (its 5th
     percentile). Runs of fewer than `min_points` points are too short to expect progress; runs
     of fewer than 10 points must also stay within `short_spread` from end to end. Stalls at a
     known constant are left to the rule that names it (SAT001 87.3365, SAT002 Keras clip, SAT003
@@ -38,9 +39,10 @@ class StalledLoss(Rule):
     updates. Every further epoch is wasted compute.
 
     ## Signature
-    |L_last / L_0 - 1| < `max_change`, |relative slope| x (n - 1) < `max_change` and
-    P5(L) >= (1 - 2 `max_change`) L_0 (catalog S22 without gradients: a plateau at no known
-    constant with slope ~ 0; the catalog's last/first > 0.9, as is). L_0 must be positive.
+    |L_end / L_start - 1| < `max_change`; |fitted change| < `max_change` or its |t| < 2;
+    P5(L) >= (1 - 2 `max_change`) L_start (catalog S22 without gradients: a plateau at no known
+    constant with slope ~ 0; the catalog's last/first > 0.9, as is; the t-test is ours, so a
+    noisy per-batch loss with no trend counts as unmoved). L_0 must be positive.
 
     ## Suggested fixes
     Check the learning rate is neither ~0 nor far too high; overfit one small batch to test the
@@ -84,7 +86,7 @@ class StalledLoss(Rule):
         if lr is not None:
             evidence["lr"] = lr
         at_lr = f" at lr {lr:.3g}" if lr is not None else ""
-        message = f"{loss.name} went from {stall.first:.5g} to {stall.last:.5g} ({stall.ratio - 1:+.1%}) over {stall.points} points to {loss.step_unit} {int(loss.steps[-1])}{at_lr}: it never really moved."
+        message = f"{loss.name} started near {stall.first:.5g} and ended near {stall.last:.5g} ({stall.ratio - 1:+.1%}) over {stall.points} points to {loss.step_unit} {int(loss.steps[-1])}{at_lr}: it never really moved."
         confidence = 0.7 if stall.points >= 20 and abs(stall.ratio - 1) < 0.03 else 0.6
         yield self.finding(message, confidence=confidence, series=loss, index=stall.first_index, evidence=evidence)
 
@@ -125,24 +127,29 @@ def stalled(values: np.ndarray, params: dict) -> Stall | None:
 
 def known_constant(run: Run, facts: Facts, loss: Series) -> bool:
     """Is this loss's stall owned by a rule that names it: a saturation constant, ln C, identical values or swings?"""
-    if any(stretch.length >= 2 for stretch in floor_stretches(loss.values, ceiling_multipliers(run), 0.0005)):
-        return True
-    clip = KerasClipSaturation()
-    accuracy = facts.accuracy
-    if accuracy is not None and len(accuracy):
-        match = clip_match(loss, accuracy, float(clip.tolerance), float(clip.min_error_rate))
-        if match is not None and match.length >= int(clip.min_epochs):
-            return True
-    elif flat_at_clip_level(loss.values, int(clip.flat_points)) is not None:
-        return True
-    plateau = chance_plateau(loss, accuracy_for(facts, loss), run.meta.get("num_classes"), UniformPredictionPlateau().values)
-    if plateau is not None and not plateau.escaped:
+    if at_saturation_constant(run, facts, loss):
         return True
     if frozen_stretch(loss.values, ConstantLoss().values) is not None:
         return True
     # swings without progress on the train or the validation loss: oscillation is the more specific story
     oscillation = Oscillation().values
     return any(item is not None and swings(item.values, oscillation) is not None for item in (loss, facts.val_loss))
+
+
+def at_saturation_constant(run: Run, facts: Facts, loss: Series) -> bool:
+    """Does this loss sit at a constant a SAT rule names: 87.3365 x w (SAT001), K x (1 - acc) (SAT002), ln C (SAT003)?"""
+    if any(stretch.length >= 2 for stretch in floor_stretches(loss.values, ceiling_multipliers(run), 0.0005)):
+        return True
+    clip = KerasClipSaturation().values
+    accuracy = facts.accuracy
+    if accuracy is not None and len(accuracy):
+        match = saturated_match(loss, accuracy, clip)
+        if match is not None and match.length >= int(clip["min_epochs"]):
+            return True
+    elif flat_at_clip_level(loss.values, int(clip["flat_points"])) is not None:
+        return True
+    plateau = chance_plateau(loss, accuracy_for(facts, loss), run.meta.get("num_classes"), UniformPredictionPlateau().values)
+    return plateau is not None and not plateau.escaped
 
 
 def _converged(facts: Facts, level: float) -> bool:

@@ -45,8 +45,11 @@ class UniformPredictionPlateau(Rule):
     ## Signature
     |L - ln C| <= max(`band_floor`, `band_fraction` x ln C) for >= `min_points` consecutive
     points or >= `min_fraction` of the points, the fitted line moving less than the band's
-    half-width across the stretch (catalog S03/S04, proposed thresholds, as is). Binary (ln 2)
-    without an accuracy series is a `warning` at lower confidence, per the catalog's soft-label caveat.
+    half-width across the stretch (catalog S03/S04, proposed thresholds, as is; the floor of
+    `min_fraction_points` on a short run is ours). Binary (ln 2) without an accuracy series, and
+    a common class count named by nothing else, are a `warning` at lower confidence (the
+    catalog's soft-label caveat). Margin-softmax losses sit above ln C (threads/006: 9.35-9.52
+    against ln 10575 = 9.27) and are outside the band: PLT001 covers them when they do not move.
 
     ## Suggested fixes
     Overfit one small batch: if the loss will not go below ln C even there, the data, labels or

@@ -73,6 +73,14 @@ def epoch_staircase_with_bumps():
     return make_run(base * bump, steps=steps)
 
 
+def jump_into_the_caffe_softmax_ceiling():
+    # S16: a jump to a flat 87.3365 is saturation, which SAT001 reports; the spike rule only notes it
+    steps = np.arange(0, 3000, 100)
+    loss = noisy_decay(steps.size, 2.3, 1.7, noise=0.02, seed=11)
+    loss[13:] = 87.3365
+    return make_run(loss, steps=steps, lr=np.full(steps.size, 0.1), framework="caffe")
+
+
 FIRES = [
     Case("a 104B run spikes 6.44 -> 11.42 at iteration 7010 and settles at 7.16 without recovering", megatron_104b_spike_settles_higher),
     Case("a loss near 1.3 spikes to 30 and goes NaN before recovering", spike_then_nan),
@@ -85,4 +93,5 @@ QUIET = [
     Case("a warmup bump: the loss rises from 9.9 to 10.6 during warmup, then falls", warmup_bump_at_the_start),
     Case("a grokking drop from 4.0 to 2.5 (a sudden decrease is not a spike)", grokking_drop),
     Case("an epoch staircase: 30 % bumps at the first batches of every epoch", epoch_staircase_with_bumps),
+    Case("a jump from 1.7 into the 87.3365 softmax ceiling (SAT001 names it; info here)", jump_into_the_caffe_softmax_ceiling),
 ]
