@@ -883,9 +883,25 @@ def _score_series(rare: _RareLines, testing: _Markers, steps: _StepLines, warnin
     series = []
     for rows in _groups(keys):
         net, index = int(nets[rows[0]]), int(indexes[rows[0]])
-        role = _score_role(rare.test_nets.get(net), index)
+        setup = rare.test_nets.get(net)
+        role = _score_role(setup, index) if setup is not None else _score_role_by_convention(indexes[nets == net], values[nets == net], indexes[nets == net] == 0, index)
         series.append(make_series(f"{_test_prefix(net)}/score{index}", labels[rows], values[rows], role=role, locations=lines[rows]))
     return series
+
+
+def _score_role_by_convention(net_indexes: np.ndarray, net_values: np.ndarray, is_first: np.ndarray, index: int) -> str:
+    """Without the net's setup lines (a pasted excerpt), fall back on 2014 Caffe's own convention.
+
+    The Accuracy layer of that era had a two-element top, accuracy then loss, so a test net printing
+    exactly `Test score #0` and `#1`, with #0 always within [0, 1], reports accuracy and loss.
+    """
+    if set(np.unique(net_indexes).tolist()) != {0, 1}:
+        return "other"
+    first = net_values[is_first]
+    first = first[np.isfinite(first)]
+    if first.size == 0 or first.min() < 0 or first.max() > 1:
+        return "other"
+    return "val_accuracy" if index == 0 else "val_loss"
 
 
 def _score_role(setup: "_NetSetup | None", index: int) -> str:

@@ -211,7 +211,17 @@ def test_2014_paste_with_a_bare_testing_line_labels_scores_with_the_iteration_be
     by_name = {series.name: series for series in part.series}
     assert by_name["test/score1"].steps.tolist() == [78000]
     assert by_name["test/score1"].values.tolist() == [6.90977]
-    assert by_name["test/score1"].role == "other"  # no net setup lines: nothing says which score is the loss
+    # No net setup lines: 2014 Caffe's Accuracy layer convention (accuracy, then loss) names them.
+    assert by_name["test/score0"].role == "val_accuracy" and by_name["test/score1"].role == "val_loss"
+
+
+def test_scores_outside_the_2014_convention_keep_no_role(tmp_path):
+    log = tmp_path / "caffe.log"
+    lines = ["I0127 08:53:57.624028 37204 solver.cpp:210] Iteration 100, lr = 0.01", "I0127 08:53:57.633610 37204 solver.cpp:68] Iteration 100, loss = 6.9063", "I0127 08:53:57.633633 37204 solver.cpp:90] Testing net"]
+    lines += [f"I0127 08:56:01.357560 37204 solver.cpp:117] Test score #{index}: {value}" for index, value in enumerate((3.2, 6.90977, 0.5))]
+    log.write_text("\n".join(lines) + "\n")
+    part = read_both(log)
+    assert {series.name: series.role for series in part.series if series.name.startswith("test/")} == {"test/score0": "other", "test/score1": "other", "test/score2": "other"}
 
 
 def test_nvcaffe_log(realworld):
