@@ -1,6 +1,7 @@
 """PATH -> runs. A run is a folder holding logs (TensorBoard's own rule), with two refinements:
-Keras's `train/` + `validation/` event folders are ONE run, and a folder of several text logs
-(a directory of Caffe logs, of CSV files) is one run per file.
+Keras's `train/` + `validation/` event folders are ONE run, an MLflow run folder (its `metrics/`
+files, nested ones included) is ONE run, and a folder of several text logs (a directory of Caffe
+logs, of CSV files) is one run per file.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .readers import read_head, reader_for
+from .readers.mlflow import run_folder as mlflow_run_folder
 
 # Sub-folders whose event files belong to the parent run (Keras TensorBoard callback layout).
 SPLIT_FOLDERS = ("train", "validation", "eval", "val")
@@ -151,7 +153,11 @@ def _group_into_runs(root: Path, given: str, logs_by_folder: dict[str, list[LogF
         folder = Path(folder_name)
         logs = logs_by_folder[folder_name]
         event_files = [log for log in logs if log.format == "tensorboard"]
-        text_logs = [log for log in logs if log.format != "tensorboard"]
+        mlflow_metrics = [log for log in logs if log.format == "mlflow"]
+        text_logs = [log for log in logs if log.format not in ("tensorboard", "mlflow")]
+        for log in mlflow_metrics:
+            # Each metric file of an MLflow run is one series of it: the run is the folder holding metrics/.
+            run_for(_mlflow_run_folder(root, log.path)).files.append(log)
         if event_files:
             if folder.name in SPLIT_FOLDERS and folder != root:
                 for log in event_files:
@@ -165,3 +171,11 @@ def _group_into_runs(root: Path, given: str, logs_by_folder: dict[str, list[LogF
             for log in text_logs:
                 run_for(folder, log.path.name).files.append(log)
     return [runs[key] for key in sorted(runs)]
+
+
+def _mlflow_run_folder(root: Path, metric_file: Path) -> Path:
+    """The MLflow run folder of a metric file, or the PATH given when that folder is above it (`.../metrics` given)."""
+    folder = mlflow_run_folder(metric_file)
+    if folder is None or (folder != root and root not in folder.parents):
+        return root
+    return folder
