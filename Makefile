@@ -28,9 +28,13 @@ test: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/python scripts/evaluate.py
 
+# The one benchmark: nandoctor end to end beside tbparse, EventAccumulator, pandas, cat and a framing
+# scan (and Caffe's parse_log.py with PARSE_LOG=path) on generated runs; 15-20 minutes.
+# `make bench BENCH_ARGS=--quick` takes about a minute.
+BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 # Regenerate sample_logs/ with the real writers (tensorboard, csv as Lightning/Keras write it).
 samples: $(STAMP)

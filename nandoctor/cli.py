@@ -69,8 +69,9 @@ def cli() -> None:
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True, help="Colour in the text report (NO_COLOR and FORCE_COLOR are honoured).")
 @click.option("--github-summary", is_flag=True, help="Also append a Markdown summary to $GITHUB_STEP_SUMMARY.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default="0: one per core", help="Analyse runs in this many processes.")
+@click.option("--no-crc", is_flag=True, help="Skip the checksums of TensorBoard event records: faster, but a damaged record is not caught.")
 @click.pass_context
-def analyze(context, paths, output_format, output, fail_on, exit_zero, select, ignore, min_confidence, quiet, verbose, color, github_summary, jobs) -> None:
+def analyze(context, paths, output_format, output, fail_on, exit_zero, select, ignore, min_confidence, quiet, verbose, color, github_summary, jobs, no_crc) -> None:
     """Read the runs under PATH (event files, CSV metrics, Caffe logs) and diagnose each."""
     from .api import run_analysis
     from .config import ConfigError, rule_params
@@ -90,7 +91,7 @@ def analyze(context, paths, output_format, output, fail_on, exit_zero, select, i
                 stream.write(run_line(diagnosis))
                 stream.flush()
 
-        analysis = run_analysis(list(paths), select=_split(select), ignore=_split(ignore), min_confidence=min_confidence, rule_params=params, jobs=jobs, on_total=progress.start, on_run=on_run)
+        analysis = run_analysis(list(paths), select=_split(select), ignore=_split(ignore), min_confidence=min_confidence, rule_params=params, jobs=jobs, verify_crc=not no_crc, on_total=progress.start, on_run=on_run)
     finally:
         progress.stop()
     for problem in analysis.problems:

@@ -118,7 +118,8 @@ def ema(values: np.ndarray, alpha: float = 0.1) -> np.ndarray:
     kept = values[finite]
     if kept.size == 0:
         return out
-    averages = _ema_lanes(kept, alpha)
+    with np.errstate(over="ignore", invalid="ignore"):  # the loop overflows to inf silently too
+        averages = _ema_lanes(kept, alpha)
     if np.isnan(averages).any():
         return _ema_reference(values, alpha)  # an overflowing alpha > 1: the loop's restart rule applies
     position = np.cumsum(finite) - 1  # the last finite point at or before each point
@@ -138,55 +139,59 @@ def _ema_reference(values: np.ndarray, alpha: float) -> np.ndarray:
     return out
 
 
-EMA_LANE_POINTS = 2048  # points per lane: the lock-step loop runs this many numpy steps plus a warm-up
 EMA_MIN_LANED = 8192  # below this many points the plain loop is as fast
+EMA_MAX_WARMUP = 16384  # an average that forgets this slowly (alpha < ~0.004) runs as the plain loop
+EMA_FORGET_BITS = 60.0  # warm-up: a guess off by a factor 2**60 shrinks below the last bit
 
 
 def _ema_lanes(kept: np.ndarray, alpha: float) -> np.ndarray:
     """The EMA recurrence over finite values, the first seeding it, exactly as the loop rounds it.
 
-    The series is cut into lanes that all step at once: step j computes point j of every lane with
-    the same two IEEE operations the loop does (`alpha * value` rounded, then `+ (1 - alpha) *
-    average` rounded), so each lane is exact once it starts from the exact average. Lane 0 starts
-    at the first value. Every other lane starts a warm-up stretch earlier from a guess (the value
-    there); the average forgets its start geometrically, and two averages that meet stay equal.
-    A lane is kept when its warm-up ends on the previous lane's final average, bit for bit;
-    otherwise that lane is recomputed from that average one point at a time. So the result is
-    always the loop's, whatever the data.
+    The series is cut into lanes that step at once: step j computes point j of every lane with the
+    two IEEE operations the loop does (`alpha * value`, then `+ (1 - alpha) * average`, each
+    rounded), so a lane is exact from wherever it holds the exact average. Lane 0 is seeded with
+    the first value. Every other lane starts a warm-up stretch before its own points from a guess
+    (the value there): the average forgets its start geometrically, and two averages that meet
+    stay equal. A lane is kept when its warm-up ends on the previous lane's final average, bit for
+    bit; otherwise it is recomputed from that average one point at a time. So the result is always
+    the loop's, whatever the data, for a few thousand numpy steps instead of a Python step per point.
     """
     count = kept.size
     beta = 1 - alpha
     scaled = kept * alpha
     forgetting = -math.log(beta) if 0 < beta < 1 else 0.0
-    warmup = int(math.ceil(60.0 / forgetting)) + 64 if forgetting > 0 else count  # a guess off by 2**60 shrinks to nothing
-    if count < EMA_MIN_LANED or warmup > EMA_LANE_POINTS * 4:
+    # the guess's error shrinks below the last bit, then a few more steps for the two to meet
+    warmup = int(math.ceil(EMA_FORGET_BITS * math.log(2) / forgetting)) + 64 if forgetting > 0 else count
+    if count < EMA_MIN_LANED or warmup > EMA_MAX_WARMUP or count < 8 * warmup:
         return _ema_loop(scaled, float(kept[0]), beta, count)
-    lanes = -(-count // EMA_LANE_POINTS)
-    starts = np.arange(lanes, dtype=np.int64) * EMA_LANE_POINTS
-    first = np.maximum(starts - warmup, 0)
-    steps = warmup + EMA_LANE_POINTS
-    # row j holds point first + j of every lane; beyond the end the lanes just repeat the last point
-    index = np.minimum(first[None, :] + np.arange(steps, dtype=np.int64)[:, None], count - 1)
-    table = scaled[index]
-    guesses = kept[first]
-    average = guesses.copy()
+    lane_points = 4 * warmup
+    lanes = -(-count // lane_points)
+    steps = warmup + lane_points
+    # lane k at step j is at point k * lane_points + j - warmup: one strided view, no copies
+    padded = np.zeros(warmup + lanes * lane_points)
+    padded[warmup : warmup + count] = scaled
+    terms = np.lib.stride_tricks.as_strided(padded, shape=(steps, lanes), strides=(8, 8 * lane_points), writeable=False)
     rows = np.empty((steps, lanes))
-    for step in range(steps):
-        # a lane still before its own first point keeps its guess; lane 0 is seeded with kept[0]
-        fresh = first + step
-        average = np.where(fresh == first, guesses, table[step] + beta * average)
-        rows[step] = average
-    result = np.empty(count)
-    own_start = starts - first  # the row where each lane's own points begin
-    previous_end = None
-    for lane in range(lanes):
-        begin, end = int(starts[lane]), min(int(starts[lane]) + EMA_LANE_POINTS, count)
-        column = rows[own_start[lane] : own_start[lane] + end - begin, lane]
-        if lane and (own_start[lane] == 0 or rows[own_start[lane] - 1, lane].view(np.int64) != previous_end.view(np.int64)):
-            column = _ema_loop(scaled[begin - 1 : end], float(previous_end), beta, end - begin + 1)[1:]
-        result[begin:end] = column
-        previous_end = result[end - 1 : end][0]
-    return result
+    guesses = np.concatenate([[kept[0]], kept[np.arange(1, lanes) * lane_points - warmup]])
+    rows[0] = guesses
+    scratch = np.empty(lanes)
+    for step in range(1, steps):
+        np.multiply(rows[step - 1], beta, out=scratch)
+        np.add(terms[step], scratch, out=rows[step])
+        if step == warmup:
+            rows[step, 0] = kept[0]  # lane 0's own first point: the loop's seed
+    own = rows[warmup:]  # (lane_points, lanes): each lane's own points
+    warm_end = rows[warmup - 1, 1:].view(np.int64)
+    previous_end = own[-1, :-1].view(np.int64)
+    if not np.array_equal(warm_end, previous_end):
+        own = own.copy()
+        for lane in range(1, lanes):
+            exact_before = own[-1, lane - 1]
+            if rows[warmup - 1, lane].view(np.int64) != exact_before.view(np.int64):
+                begin = lane * lane_points
+                end = min(begin + lane_points, count)
+                own[: end - begin, lane] = _ema_loop(scaled[begin - 1 : end], float(exact_before), beta, end - begin + 1)[1:]
+    return own.T.ravel()[:count]
 
 
 def _ema_loop(scaled: np.ndarray, start: float, beta: float, count: int) -> np.ndarray:
@@ -205,7 +210,8 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     """Median of the previous `window` points (excluding the current one); NaN for the first point.
 
     NaN points are left out of each window, as `np.nanmedian` leaves them out; the result is
-    np.nanmedian's over every window, to the bit, computed by partial sorting in blocks.
+    np.nanmedian's over every window, to the bit (a zero median may differ in its sign, as the
+    order of -0.0 and 0.0 is the sort's), computed by partial sorting in blocks.
     """
     out = np.full(values.shape, np.nan)
     if values.size < 2:
@@ -235,8 +241,8 @@ def previous_window_medians(values: np.ndarray, window: int, *, halve_odd: bool 
         return out
     padded = np.concatenate([np.full(window - 1, np.nan), values])
     windows = np.lib.stride_tricks.sliding_window_view(padded, window)  # row i ends at values[i]
-    missing = np.isnan(padded)
-    missing_in_window = np.convolve(missing, np.ones(window, dtype=np.int64), mode="valid") if window > 1 else missing.astype(np.int64)
+    missing_so_far = np.concatenate([[0], np.cumsum(np.isnan(padded))])
+    missing_in_window = missing_so_far[window:] - missing_so_far[:-window]
     complete = np.flatnonzero(missing_in_window == 0)
     low, high = (window - 1) // 2, window // 2
     block = max(1, MEDIAN_BLOCK_CELLS // window)
@@ -262,11 +268,35 @@ def previous_window_medians(values: np.ndarray, window: int, *, halve_odd: bool 
     return out
 
 
-def _middle(low: np.ndarray, high: np.ndarray, odd, halve_odd: bool) -> np.ndarray:
+def _middle(low: np.ndarray, high: np.ndarray, odd: bool, halve_odd: bool) -> np.ndarray:
+    if odd and not halve_odd:
+        return high.copy()
     with np.errstate(over="ignore", invalid="ignore"):
-        if odd is True and not halve_odd:
-            return high.copy()
         return (low + high) / 2.0
+
+
+PANDAS_MEDIAN_POINTS = 500_000  # beyond this pandas' skip-list median pays for its import (~0.4 s)
+
+
+def previous_medians(values: np.ndarray, window: int) -> np.ndarray:
+    """Per point, the median of the non-NaN values among the `window` points before it (NaN where none).
+
+    For values that are finite or NaN. An even count gives the mean of the two middle values, an
+    odd one the middle value itself: np.median's numbers for each window, and pandas' rolling
+    median's, which computes the same numbers faster on a million points but costs an import, so it
+    serves only long series.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return np.full(values.shape, np.nan)
+    window = max(1, int(window))
+    if values.size > PANDAS_MEDIAN_POINTS:
+        import pandas as pd
+
+        medians = pd.Series(values[:-1], dtype="float64").rolling(window, min_periods=1).median().to_numpy()
+    else:
+        medians = previous_window_medians(values[:-1], window)
+    return np.concatenate([[np.nan], medians])
 
 
 def robust_scale(values: np.ndarray) -> tuple[float, float]:
@@ -410,6 +440,16 @@ class Facts:
 
     def lr_at(self, step: int) -> float | None:
         return value_at_step(self.lr, step)
+
+    def grad_norm_baseline(self, window: int) -> np.ndarray:
+        """Per gradient-norm point, the median of the finite positive norms among the `window` points
+        before it (NaN where there are none); shared by the rules that judge jumps against it."""
+        cache = self.__dict__.setdefault("_grad_norm_baselines", {})
+        window = max(1, int(window))
+        if window not in cache:
+            values = self.grad_norm.values
+            cache[window] = previous_medians(np.where(np.isfinite(values) & (values > 0), values, np.nan), window)
+        return cache[window]
 
 
 # ---- NAN / DIV / LR rules: growth before a blow-up, and the learning rate at an onset ---------------

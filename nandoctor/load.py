@@ -14,7 +14,7 @@ from .readers import ReadError
 from .roles import assign_roles, pick_primary
 
 
-def load_paths(paths: list[str]) -> tuple[list[Run], list[Problem]]:
+def load_paths(paths: list[str], *, verify_crc: bool = True) -> tuple[list[Run], list[Problem]]:
     """Every run under the PATHs given, and one problem per path or file that could not be read."""
     runs: list[Run] = []
     problems: list[Problem] = []
@@ -22,15 +22,18 @@ def load_paths(paths: list[str]) -> tuple[list[Run], list[Problem]]:
         specs, found_problems = discover(given)
         problems.extend(found_problems)
         for spec in specs:
-            run, run_problems = load_run(spec)
+            run, run_problems = load_run(spec, verify_crc=verify_crc)
             problems.extend(run_problems)
             if run is not None:
                 runs.append(run)
     return runs, problems
 
 
-def load_run(spec: RunSpec) -> tuple[Run | None, list[Problem]]:
-    """Read one run; None when none of its files could be read."""
+def load_run(spec: RunSpec, *, verify_crc: bool = True) -> tuple[Run | None, list[Problem]]:
+    """Read one run; None when none of its files could be read.
+
+    `verify_crc=False` lets the event-file reader skip its record checksums; other formats have none.
+    """
     problems: list[Problem] = []
     series: list[Series] = []
     events: list[RunEvent] = []
@@ -39,7 +42,7 @@ def load_run(spec: RunSpec) -> tuple[Run | None, list[Problem]]:
     for log in spec.files:
         reader = importlib.import_module(f"nandoctor.readers.{log.format}")
         try:
-            part = reader.read(log.path)
+            part = reader.read(log.path, verify_crc=verify_crc) if log.format == "tensorboard" else reader.read(log.path)
         except ReadError as error:
             problems.append(Problem(log.display, str(error)))
             events.append(RunEvent("unreadable", f"{log.display}: {error}", source=log.display))

@@ -54,6 +54,8 @@ def role_for(name: str) -> str:
     validation = _mentions_validation(words)
     if _is_accuracy(words) or any(mark in lowered for mark in ("top1", "top-1", "top_1", "top5", "top-5", "top_5")):
         return "val_accuracy" if validation else "accuracy"
+    if any(word in ("ppl", "perplexity") for word in words):
+        return "other"  # exp(loss), not a loss: Megatron's `lm loss PPL`, fairseq's `ppl`
     if _is_loss(words):
         return "val_loss" if validation else "train_loss"
     return "other"

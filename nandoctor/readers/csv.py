@@ -230,16 +230,18 @@ def unusual_cell_value(text: str, decimal_comma: bool) -> float | None:
 def column_names(fields: list[str]) -> tuple[list[str], list[str]]:
     """Clean header names (stripped, unique) and a warning per renamed duplicate."""
     names: list[str] = []
+    taken: set[str] = set()  # a set, not the list: a header of 10^6 names must not cost 10^12 steps
     warnings: list[str] = []
     for position, raw in enumerate(fields):
         name = raw.strip().lstrip("\ufeff").strip()
         if not name and position > 0:
             name = f"column {position + 1}"
-        if name in names:
-            renamed = next(f"{name}.{k}" for k in range(1, len(fields) + 1) if f"{name}.{k}" not in names)
+        if name in taken:
+            renamed = next(f"{name}.{k}" for k in range(1, len(fields) + 1) if f"{name}.{k}" not in taken)
             warnings.append(f"duplicate column name {name!r}; the later one is read as {renamed!r}")
             name = renamed
         names.append(name)
+        taken.add(name)
     return names, warnings
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from ..features import FLT_MIN_LOG, Facts, learning_rate_near, loss_series, output_name
 from ..model import Finding, Run, Series
 from . import Param, Rule
+from .keras_clip_saturation import ClipMatch, saturated_match
 
 # A smoothed total is k x 87.3365 when k unit-weight outputs saturate at once; more heads than this is implausible.
 _MAX_SATURATED_OUTPUTS = 16
@@ -29,7 +30,10 @@ class CaffeSoftmaxFloor(Rule):
     untrained net can print it once (a healthy ResNet-20 log prints a test loss of 87.3361 at
     iteration 0 and 2.9 at the next test). In Caffe runs, raw per-output losses of at least
     `partial_floor` that agree to 4 significant digits for `partial_displays` displays, below the
-    ceiling, are reported as partial saturation (`warning`, lower confidence).
+    ceiling, are reported as partial saturation (`warning`, lower confidence). In any framework, a
+    loss equal to 87.3365 x (1 - accuracy) within `rate_tolerance` for `min_displays` consecutive
+    points is reported too: every wrong answer of the batch is saturated, every right one certain
+    (a softmax clamped at FLT_MIN, as Caffe does and as `torch.finfo(torch.float32).tiny` does).
 
     ## Why it matters
     `SoftmaxWithLoss` computes `-log(max(p, FLT_MIN))`: 87.3365 means the true-class probability
@@ -43,7 +47,14 @@ class CaffeSoftmaxFloor(Rule):
     Partial saturation: `partial_floor` <= L <= the ceiling and consecutive relative changes
     below 5e-4 (flat to 4 digits) over `partial_displays` displays of a per-output series (the
     catalog proposes it for any loss >= 30; the smoothed total is left out because heavy
-    `average_loss` smoothing can make a healthy total flat to 4 digits).
+    `average_loss` smoothing can make a healthy total flat to 4 digits). Partial saturation with
+    an accuracy: |L - 87.3365 (1 - acc)| <= `rate_tolerance` x 87.3365 (1 - acc) for
+    >= `min_displays` consecutive points (catalog S01's partial saturation p x 87.34 + (1 - p) x
+    normal, with p the error rate and the right answers at ~0; the S02 form K x (1 - acc) with
+    K = -ln(FLT_MIN); its tolerance and the guards against chance matches are SAT002's: an error
+    rate of at least `min_error_rate`, and predictions stuck, accuracy <= `max_accuracy` or
+    identical at every matched point). Such a batch mean is not flat: it jumps between k/B x
+    87.3365 for a batch of B as the number k of wrong answers changes, and tracks the accuracy.
 
     ## Suggested fixes
     Lower `base_lr` by 10x or more and restart from a snapshot before the jump; check that labels
@@ -57,6 +68,9 @@ class CaffeSoftmaxFloor(Rule):
     - `min_displays`: consecutive saturated displays that make the finding (2).
     - `partial_floor`: lowest loss considered partial saturation (30).
     - `partial_displays`: consecutive flat displays for partial saturation (3).
+    - `rate_tolerance`: relative tolerance of the match to 87.3365 x (1 - accuracy) (0.01).
+    - `min_error_rate`: smallest 1 - accuracy considered, so converged runs cannot match by chance (0.05).
+    - `max_accuracy`: highest accuracy a saturated net is taken to have, unless its accuracy is frozen (0.75).
 
     ## References
     - research catalog S01 (Caffe softmax saturation), constants table (87.33654475 = -ln(FLT_MIN)).
@@ -77,6 +91,9 @@ class CaffeSoftmaxFloor(Rule):
         "min_displays": Param(2, "consecutive saturated displays that make the finding"),
         "partial_floor": Param(30.0, "lowest loss considered partial saturation"),
         "partial_displays": Param(3, "consecutive flat displays for partial saturation"),
+        "rate_tolerance": Param(0.01, "relative tolerance of the match to 87.3365 x (1 - accuracy)"),
+        "min_error_rate": Param(0.05, "smallest 1 - accuracy considered"),
+        "max_accuracy": Param(0.75, "highest accuracy of a saturated net unless the accuracy is frozen"),
     }
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
@@ -87,6 +104,10 @@ class CaffeSoftmaxFloor(Rule):
         if lasting:
             item, stretch = min(lasting, key=lambda pair: (int(pair[0].steps[pair[1].start]), -pair[1].length))
             yield self._pinned(run, facts, item, stretch, series_count=len({id(series) for series, _ in lasting}))
+            return
+        errors = saturated_errors(facts, self.values)
+        if errors is not None:
+            yield self._saturated_errors(run, facts, errors)
             return
         partial = self._partial(run, facts, series_list)
         if partial is not None:
@@ -113,6 +134,19 @@ class CaffeSoftmaxFloor(Rule):
         message = f"{item.name} is pinned at {stretch.value:.6g}{ceiling}, Caffe's -ln(FLT_MIN) softmax ceiling, for {stretch.length} consecutive displays from {_unit(run, item)} {step}{aside}."
         confidence = 0.95 if stretch.length >= 3 else 0.85
         return self.finding(message, confidence=confidence, series=item, index=stretch.start, evidence=evidence, causes={"saturated_output": 1.0, "lr_too_high": 0.4})
+
+    def _saturated_errors(self, run: Run, facts: Facts, match: ClipMatch) -> Finding:
+        lr = learning_rate_near(facts, match.onset_step)
+        evidence = {"clip_loss": FLT_MIN_LOG, "accuracy": match.accuracy, "loss": match.loss_value, "points": match.length, "relative_error": round(match.relative_error, 5)}
+        if lr is not None:
+            evidence["lr"] = lr
+        unit = _unit(run, match.loss)
+        message = (
+            f"{match.loss.name} sits at 87.3365 x (1 - accuracy) ({match.loss_value:.5g} at accuracy {match.accuracy:.4g}) for {match.length} consecutive {unit}s "
+            f"from {unit} {match.onset_step}: every wrong answer is saturated at -ln(FLT_MIN), the clamp of a softmax probability at FLT_MIN, and every right one is certain."
+        )
+        confidence = 0.9 if match.length >= 3 else 0.8
+        return self.finding(message, confidence=confidence, series=match.loss, index=match.onset_index, evidence=evidence, causes={"saturated_output": 1.0, "lr_too_high": 0.4})
 
     def _partial(self, run: Run, facts: Facts, series_list: list[Series]) -> Finding | None:
         if run.framework != "caffe":
@@ -159,6 +193,14 @@ class FloorStretch:
     length: int
     value: float  # the first value of the stretch, as logged
     multiplier: float
+
+
+def saturated_errors(facts: Facts, params: dict) -> ClipMatch | None:
+    """The earliest stretch of the train or validation loss at 87.3365 x (1 - accuracy), `min_displays` long, with stuck predictions."""
+    rate = {"tolerance": params["rate_tolerance"], "min_error_rate": params["min_error_rate"], "max_accuracy": params["max_accuracy"]}
+    matches = [saturated_match(loss, accuracy, rate, (FLT_MIN_LOG,)) for loss, accuracy in ((facts.loss, facts.accuracy), (facts.val_loss, facts.val_accuracy)) if loss is not None and len(loss)]
+    lasting = [match for match in matches if match is not None and match.length >= int(params["min_displays"])]
+    return min(lasting, key=lambda match: match.onset_step) if lasting else None
 
 
 def ceiling_multipliers(run: Run) -> list[float]:

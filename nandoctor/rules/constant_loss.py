@@ -175,7 +175,7 @@ def _significant_digits(value: float) -> int:
 
 
 def _at_clip_times_error(level: float, facts: Facts) -> bool:
-    """The loss equals a Keras clip ceiling times the logged error rate (SAT002's constant)."""
+    """The loss equals a clip ceiling times the logged error rate (SAT002's Keras constants, SAT001's 87.3365)."""
     for accuracy in (facts.accuracy, facts.val_accuracy):
         if accuracy is None or not len(accuracy):
             continue
@@ -183,6 +183,6 @@ def _at_clip_times_error(level: float, facts: Facts) -> bool:
         if not finite.size:
             continue
         error_rate = 1.0 - float(np.median(finite))
-        if error_rate > 0 and any(abs(level - clip * error_rate) <= 0.01 * clip * error_rate for clip in KERAS_CLIP_LOSSES):
+        if error_rate > 0 and any(abs(level - clip * error_rate) <= 0.01 * clip * error_rate for clip in KERAS_CLIP_LOSSES + (FLT_MIN_LOG,)):
             return True
     return False

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-import pandas as pd
 
-from ..features import Facts, step_ratios
+from ..features import Facts, previous_medians, step_ratios
 from ..model import Finding, Run, Series
 from . import Param, Rule
 
@@ -102,7 +101,8 @@ class ExplodingGradients(Rule):
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
         grad = facts.grad_norm
-        for jump in gradient_jumps(grad.values, int(self.window), self.jump_ratio, int(self.doubling_points), int(self.min_history)):
+        baseline = facts.grad_norm_baseline(int(self.window))
+        for jump in gradient_jumps(grad.values, int(self.window), self.jump_ratio, int(self.doubling_points), int(self.min_history), baseline):
             finding = self._judge(jump, grad, facts)
             if finding is not None:
                 yield finding
@@ -146,12 +146,16 @@ class ExplodingGradients(Rule):
         return self.finding(message, confidence=0.55, series=grad, index=jump.index, evidence=evidence, severity="warning", causes={"exploding_gradients": 1.0, "lr_too_high": 0.4})
 
 
-def gradient_jumps(values: np.ndarray, window: int, jump_ratio: float, doubling_points: int, min_history: int) -> list[GradientJump]:
-    """Every point where a finite, positive gradient norm leaves its recent median, in order."""
+def gradient_jumps(values: np.ndarray, window: int, jump_ratio: float, doubling_points: int, min_history: int, baseline: np.ndarray | None = None) -> list[GradientJump]:
+    """Every point where a finite, positive gradient norm leaves its recent median, in order.
+
+    `baseline` is `previous_median` of the usable norms when the caller has it already.
+    """
     usable = np.where(np.isfinite(values) & (values > 0), values, np.nan)
     if usable.size < 2:
         return []
-    baseline = previous_median(usable, max(1, window))
+    if baseline is None:
+        baseline = previous_median(usable, max(1, window))
     history = np.concatenate([[0], np.cumsum(np.isfinite(usable))[:-1]])
     jumps: dict[int, GradientJump] = {}
     with np.errstate(all="ignore"):
@@ -160,27 +164,30 @@ def gradient_jumps(values: np.ndarray, window: int, jump_ratio: float, doubling_
         jumps[int(index)] = GradientJump(int(index), float(baseline[index]), float(usable[index]))
     with np.errstate(all="ignore"):  # denormal neighbours overflow the ratio: that is just "a big jump"
         doubled = step_ratios(usable) >= 2.0
-    run_length = 0
-    for position, is_doubling in enumerate(doubled.tolist()):
-        run_length = run_length + 1 if is_doubling else 0
-        if run_length == doubling_points:
-            first = position + 1 - doubling_points  # the last point before the doubling started
-            onset = first + 1
-            if onset not in jumps and history[onset] >= 1:
-                jumps[onset] = GradientJump(onset, float(usable[first]), float(usable[position + 1]), doubling_points)
+    for position in _streak_ends(doubled, doubling_points).tolist():
+        first = position + 1 - doubling_points  # the last point before the doubling started
+        onset = first + 1
+        if onset not in jumps and history[onset] >= 1:
+            jumps[onset] = GradientJump(onset, float(usable[first]), float(usable[position + 1]), doubling_points)
     return [jumps[index] for index in sorted(jumps)]
+
+
+def _streak_ends(flags: np.ndarray, length: int) -> np.ndarray:
+    """Positions where a run of True reaches `length` in a row (once per run), in order."""
+    if length < 1:  # a streak of none ends at every position outside a run; a negative one never
+        return np.flatnonzero(~flags) if length == 0 else np.empty(0, dtype=np.int64)
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return (starts + length - 1)[ends - starts >= length]
 
 
 def previous_median(values: np.ndarray, window: int) -> np.ndarray:
     """Median of the previous `window` finite points (excluding the current one), NaN where there are none.
 
-    The same as `features.rolling_median`, computed with pandas' rolling median so a million-point
-    gradient series takes a fraction of a second instead of many.
+    The same as `features.rolling_median` (an odd count's middle value taken as it is): see
+    `features.previous_medians`.
     """
-    if values.size < 2:
-        return np.full(values.shape, np.nan)
-    medians = pd.Series(values, dtype="float64").rolling(window, min_periods=1).median().to_numpy()
-    return np.concatenate([[np.nan], medians[:-1]])
+    return previous_medians(values, window)
 
 
 def loss_reaction(loss: Series, onset_step: int, window: int, rise: float, max_lead_points: int) -> tuple[float, float, int | None, bool] | None:

@@ -154,11 +154,12 @@ def _frozen_repeats(values: np.ndarray, grad_bad: np.ndarray, min_repeats: int) 
         return flags
     same_as_previous = np.zeros(values.shape, dtype=bool)
     same_as_previous[1:] = np.isfinite(values[1:]) & (values[1:] == values[:-1])
-    start = 0
-    for index in range(1, values.size + 1):
-        if index == values.size or not same_as_previous[index]:
-            segment = slice(start, index)
-            if index - start >= min_repeats and grad_bad[segment].all():
-                flags[segment] = True
-            start = index
-    return flags
+    # runs of equal values: each starts where a value differs from the one before
+    starts = np.flatnonzero(~same_as_previous)
+    ends = np.append(starts[1:], values.size)
+    bad_so_far = np.concatenate([[0], np.cumsum(grad_bad)])
+    frozen = (ends - starts >= min_repeats) & (bad_so_far[ends] - bad_so_far[starts] == ends - starts)
+    edges = np.zeros(values.size + 1, dtype=np.int64)
+    edges[starts[frozen]] += 1  # runs do not overlap, so each start and end is marked once
+    edges[ends[frozen]] -= 1
+    return np.cumsum(edges[:-1]) > 0

@@ -19,6 +19,10 @@ CLIP_ORIGINS = {
     15.3332: "TF 2.6's float32-rounded binary cross-entropy clip",
 }
 _MAX_CLASSES_WITHOUT_ACCURACY = 100  # beyond this K x (1 - 1/C) is too dense to name a C
+# Fewest matched points before one prediction held all run also counts as a stalled network (PLT001's min_points).
+_MIN_STALLED_POINTS = 4
+# Weight of vanishing_or_stalled beside saturated_output then: S02's third confirmed cause, a dead final layer (S21).
+_STALLED_WEIGHT = 0.5
 
 
 class KerasClipSaturation(Rule):
@@ -115,7 +119,14 @@ class KerasClipSaturation(Rule):
             f"for {match.length} consecutive {unit}s from {unit} {match.onset_step}: every wrong prediction is clipped at {CLIP_ORIGINS[match.ceiling]}."
         )
         confidence = 0.9 if match.length >= 3 else 0.8
-        return self.finding(message, confidence=confidence, series=match.loss, index=match.onset_index, evidence=evidence, causes={"saturated_output": 1.0})
+        causes = {"saturated_output": 1.0}
+        if match.frozen_whole_run and match.length >= _MIN_STALLED_POINTS:
+            # one constant prediction from the first point to the last: the network never learned anything (catalog
+            # S02 cause 3, a dead final layer or ReLU on the logits, S21), not a net that blew up after learning (S16)
+            causes["vanishing_or_stalled"] = _STALLED_WEIGHT
+            evidence["accuracy_frozen_all_run"] = True
+            message = message[:-1] + f"; the accuracy never left {match.accuracy:.4g}, so one prediction held all run (a stalled, dead output)."
+        return self.finding(message, confidence=confidence, series=match.loss, index=match.onset_index, evidence=evidence, causes=causes)
 
     def _both(self, run: Run, facts: Facts, pair: tuple["ClipMatch", "ClipMatch"]) -> Finding:
         train, validation = pair
@@ -157,10 +168,11 @@ class ClipMatch:
     relative_error: float  # |L - K (1 - acc)| / (K (1 - acc)) at the onset
     accuracy_high: float  # the highest accuracy over the stretch
     accuracy_frozen: bool  # the accuracy is identical at every point of the stretch: the predictions do not change
+    frozen_whole_run: bool = False  # ... and at every point logged, the stretch starting at the first: one prediction all run
 
 
-def clip_match(loss: Series, accuracy: Series, tolerance: float, min_error_rate: float) -> ClipMatch | None:
-    """Where `loss` equals K x (1 - accuracy) at the steps both logged, as its longest stretch of one K."""
+def clip_match(loss: Series, accuracy: Series, tolerance: float, min_error_rate: float, ceilings: tuple[float, ...] = KERAS_CLIP_LOSSES) -> ClipMatch | None:
+    """Where `loss` equals K x (1 - accuracy) at the steps both logged, as its longest stretch of one K of `ceilings`."""
     steps, loss_index, accuracy_index = np.intersect1d(loss.steps, accuracy.steps, assume_unique=False, return_indices=True)
     if steps.size == 0:
         return None
@@ -170,7 +182,7 @@ def clip_match(loss: Series, accuracy: Series, tolerance: float, min_error_rate:
         error_rate = 1.0 - accuracies
         usable = np.isfinite(values) & np.isfinite(accuracies) & (accuracies >= 0) & (error_rate >= min_error_rate)
     best = None
-    for ceiling in KERAS_CLIP_LOSSES:
+    for ceiling in ceilings:
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             predicted = ceiling * error_rate
             relative = np.abs(values - predicted) / predicted
@@ -180,15 +192,22 @@ def clip_match(loss: Series, accuracy: Series, tolerance: float, min_error_rate:
             index = int(loss_index[start])
             stretch = accuracies[start : start + length]
             frozen = length >= 2 and bool(np.all(stretch == stretch[0]))
-            best = ClipMatch(loss, index, int(steps[start]), length, ceiling, float(accuracies[start]), float(values[start]), float(relative[start]), float(np.max(stretch)), frozen)
+            # the whole run: the stretch starts at the first step both logged and the accuracy never
+            # took another value anywhere (a single constant prediction from start to end)
+            logged = accuracy.values[np.isfinite(accuracy.values)]
+            whole_run = frozen and start == 0 and bool(np.all(logged == stretch[0]))
+            best = ClipMatch(loss, index, int(steps[start]), length, ceiling, float(accuracies[start]), float(values[start]), float(relative[start]), float(np.max(stretch)), frozen, whole_run)
     return best
 
 
-def saturated_match(loss: Series, accuracy: Series | None, params: dict) -> ClipMatch | None:
-    """The loss's longest stretch at K x (1 - accuracy) with stuck predictions (SAT002's parameters), or None."""
+def saturated_match(loss: Series, accuracy: Series | None, params: dict, ceilings: tuple[float, ...] = KERAS_CLIP_LOSSES) -> ClipMatch | None:
+    """The loss's longest stretch at K x (1 - accuracy) with stuck predictions, or None.
+
+    `params` holds `tolerance`, `min_error_rate` and `max_accuracy` (SAT002's parameters, or SAT001's for 87.3365).
+    """
     if accuracy is None or not len(accuracy):
         return None
-    match = clip_match(loss, accuracy, float(params["tolerance"]), float(params["min_error_rate"]))
+    match = clip_match(loss, accuracy, float(params["tolerance"]), float(params["min_error_rate"]), ceilings)
     return match if match is not None and stuck(match, float(params["max_accuracy"])) else None
 
 
@@ -215,23 +234,59 @@ def clip_levels(max_classes: int = _MAX_CLASSES_WITHOUT_ACCURACY) -> list[tuple[
 
 
 def flat_at_clip_level(values: np.ndarray, min_points: int, tolerance: float = 0.002) -> tuple[int, int, float, int] | None:
-    """(start, length, K, C) of the first flat stretch sitting at a clip level, or None."""
+    """(start, length, K, C) of the first flat stretch sitting at a clip level that the loss reached by rising, or None.
+
+    A stretch is `min_points` or more consecutive values within `tolerance` of its first value, its
+    median within `tolerance` of some K x (1 - 1/C). Saturation is reached by a jump up from a
+    normal loss or is there from the first point (catalog S02, S16): a loss that arrives from
+    above, descending slowly through a clip level, is training through it, and is passed over.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    min_points = max(1, int(min_points))
+    if values.size < min_points:
+        return None
     levels = clip_levels()
-    highest = max(level for level, _, _ in levels) * (1 + tolerance)
+    level_values = np.array([level for level, _, _ in levels])
+    highest = float(level_values.max()) * (1 + tolerance)
+    finite = np.isfinite(values)
     with np.errstate(invalid="ignore"):
-        values = np.where(np.isfinite(values) & (values <= highest), values, np.nan)  # no clip level above K
-    index = 0
-    while index + min_points <= values.size:
-        window = values[index : index + min_points]
-        if np.all(np.isfinite(window)) and np.min(window) > 0 and np.max(window) <= np.min(window) * (1 + tolerance):
-            end = index + min_points
-            while end < values.size and np.isfinite(values[end]) and abs(values[end] - window[0]) <= tolerance * window[0]:
-                end += 1
-            level = float(np.median(values[index:end]))
-            nearest = min(levels, key=lambda item: abs(level - item[0]))
-            if abs(level - nearest[0]) <= tolerance * nearest[0]:
-                return index, end - index, nearest[1], nearest[2]
-            index = end
-            continue
-        index += 1
+        masked = np.where(finite & (values <= highest), values, np.nan)  # no clip level above K
+        windows = np.lib.stride_tricks.sliding_window_view(masked, min_points)
+        lowest, largest = windows.min(axis=1), windows.max(axis=1)  # NaN where a window holds one
+        flat_start = (lowest > 0) & (largest <= lowest * (1 + tolerance))
+    candidates = np.flatnonzero(flat_start)
+    if not candidates.size:
+        return None
+    # per point, the index of the last finite value before it (-1: none)
+    last_finite_before = np.concatenate([[-1], np.maximum.accumulate(np.where(finite, np.arange(values.size), -1))[:-1]])
+    position = 0
+    while position < candidates.size:
+        index = int(candidates[position])
+        first = masked[index]
+        end = _band_end(masked, index + min_points, first, tolerance * first)
+        level = float(np.median(masked[index:end]))
+        nearest = int(np.argmin(np.abs(level_values - level)))
+        if abs(level - level_values[nearest]) <= tolerance * level_values[nearest] and _reached_from_below(values, int(last_finite_before[index]), level, tolerance):
+            _, ceiling, classes = levels[nearest]
+            return index, end - index, ceiling, classes
+        position = int(np.searchsorted(candidates, end))
     return None
+
+
+def _band_end(values: np.ndarray, begin: int, center: float, half_width: float) -> int:
+    """The first index from `begin` on whose value is not finite or leaves center +/- half_width (len if none)."""
+    chunk = 64
+    while begin < values.size:
+        block = values[begin : begin + chunk]
+        with np.errstate(invalid="ignore"):
+            outside = np.flatnonzero(~(np.abs(block - center) <= half_width))
+        if outside.size:
+            return begin + int(outside[0])
+        begin += block.size
+        chunk *= 4
+    return int(values.size)
+
+
+def _reached_from_below(values: np.ndarray, before: int, level: float, tolerance: float) -> bool:
+    """Is a stretch there from the first finite point (`before` -1), or did the loss rise into it (the value before below the band)?"""
+    return before < 0 or float(values[before]) < level * (1 - tolerance)

@@ -111,30 +111,20 @@ def _from_series(series: Series, run: Run, min_scale: float, warmup_steps: float
     indices = np.flatnonzero(keep)
     steps, values = series.steps[keep], series.values[keep]
     first, last = _run_span(run, [])
-    halving_steps: list[int] = []
+    # every fall of the scale, and the halvings it makes; consecutive falls make one streak
+    drops = np.flatnonzero(values[1:] < values[:-1]) + 1
+    counts = [_halvings(before, after) for before, after in zip(values[drops - 1].tolist(), values[drops].tolist())]
+    halving_steps = np.repeat(steps[drops], counts).astype(np.int64)
     streaks: list[Streak] = []
-    current: list[int] = []  # positions (into steps/values) ending a drop, in the open streak
-    floor_step = floor_index = None
-
-    def close() -> None:
-        if current:
-            drops = sum(_halvings(values[p - 1], values[p]) for p in current)
-            streaks.append(Streak(int(steps[current[0]]), int(steps[current[-1]]), drops, int(indices[current[0]])))
-            current.clear()
-
-    for position in range(1, values.size):
-        before, after = values[position - 1], values[position]
-        if after < before:
-            count = _halvings(before, after)
-            halving_steps.extend([int(steps[position])] * count)
-            current.append(position)
-            if floor_step is None and after <= min_scale:
-                floor_step, floor_index = int(steps[position]), int(indices[position])
-        else:
-            close()
-    close()
+    breaks = np.flatnonzero(np.diff(drops) != 1) + 1
+    for begin, end in zip([0, *breaks.tolist()], [*breaks.tolist(), drops.size]):
+        if end > begin:
+            streaks.append(Streak(int(steps[drops[begin]]), int(steps[drops[end - 1]]), sum(counts[begin:end]), int(indices[drops[begin]])))
+    at_floor = drops[values[drops] <= min_scale]
+    floor_step = int(steps[at_floor[0]]) if at_floor.size else None
+    floor_index = int(indices[at_floor[0]]) if at_floor.size else None
     lowest = float(values.min()) if values.size else None
-    return ScaleHistory(np.asarray(halving_steps, dtype=np.int64), tuple(streaks), first, last, _warmup_end(first, last, warmup_steps, warmup_fraction), True, lowest, floor_step, floor_index, series, ())
+    return ScaleHistory(halving_steps, tuple(streaks), first, last, _warmup_end(first, last, warmup_steps, warmup_fraction), True, lowest, floor_step, floor_index, series, ())
 
 
 def _halvings(before: float, after: float) -> int:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts, learning_rate_near, log_values
+from ..features import Facts, ema, learning_rate_near, log_values
 from ..model import Finding, Run, RunEvent, Series
 from . import Param, Rule
 from .stalled_loss import at_saturation_constant
@@ -174,46 +173,142 @@ class Spike:
 
 
 def find_spikes(values: np.ndarray, params: dict) -> list[Spike]:
-    """Every spike of `values` in order; the scan stops at the first that does not recover."""
+    """Every spike of `values` in order; the scan stops at the first that does not recover.
+
+    The scan's state is the baseline (an EMA of the accepted log-losses), the count of accepted
+    points and the residuals of the last `history` of them. A point is a spike when it is
+    `warmup_points` accepted points in, at least `ratio` over the baseline, and its jump is at
+    least `mad_multiple` robust deviations above the median of those residuals; spikes are
+    neither accepted nor added to the residuals, and after a recovered spike the scan resumes at
+    the recovered point with the baseline it had before. Between spikes every finite point is
+    accepted, so the scan runs block by block in numpy: the baselines of a block are one EMA (bit
+    for bit the recurrence), and the median and MAD of the previous `history` residuals are
+    computed, exactly as np.median computes them, only for the points that clear the cheap
+    `ratio` test. Blocks grow while no spike turns up and restart small after one.
+    """
     logs = log_values(values)
     alpha = float(params["alpha"])
     warmup = int(params["warmup_points"])
-    history = int(params["history"])
+    history = max(1, int(params["history"]))
     min_jump = math.log(float(params["ratio"]))
+    mad_multiple = float(params["mad_multiple"])
     spikes: list[Spike] = []
     baseline = math.nan  # EMA of the log-loss over accepted (non-spike) points
     accepted = 0
-    residuals: deque[float] = deque(maxlen=history)  # recent log-jumps over the baseline
-    log_list = logs.tolist()  # plain floats: this loop visits every point
-    refresh = max(1, history // 4)
-    spread_at, center, spread = -refresh, 0.0, 0.0
+    residuals = np.empty(0)  # the last `history` log-jumps of accepted points over their baseline
+    residual_total = 0  # how many there have been in all
     index = 0
+    block = _FIRST_BLOCK
     while index < values.size:
-        value = log_list[index]
-        if not math.isfinite(value):
-            index += 1
+        stop = min(values.size, index + block)
+        where = index + np.flatnonzero(np.isfinite(logs[index:stop]))
+        if where.size == 0:
+            index, block = stop, min(block * 4, _LARGEST_BLOCK)
             continue
-        jump = value - baseline
-        if accepted >= warmup and len(residuals) >= warmup - 1 and jump >= min_jump:  # the cheap test first
-            if accepted - spread_at >= refresh:  # the robust spread of 100 points drifts slowly: refresh it now and then
-                recent = np.asarray(residuals)
-                center = float(np.median(recent))
-                spread = 1.4826 * float(np.median(np.abs(recent - center)))
-                spread_at = accepted
-            needed = max(min_jump, center + float(params["mad_multiple"]) * spread)
-            if jump >= needed:
-                spike = follow_spike(values, logs, index, baseline, params)
-                spikes.append(spike)
-                if spike.outcome != "recovered":
-                    break
-                index += spike.recovery_points  # resume at the recovered point, baseline unchanged
-                continue
-        if math.isfinite(baseline):
-            residuals.append(jump)
-        baseline = value if not math.isfinite(baseline) else alpha * value + (1 - alpha) * baseline
-        accepted += 1
-        index += 1
+        kept = logs[where]
+        before = _baselines_before(kept, baseline, alpha)  # the baseline each kept point is tested against
+        with np.errstate(invalid="ignore"):
+            jumps = kept - before  # NaN for the run's very first point (no baseline yet)
+        has_residual = np.isfinite(before)
+        earlier = np.concatenate([[0], np.cumsum(has_residual)[:-1]])  # residuals of this block before each point
+        accepted_before = accepted + np.arange(kept.size)
+        with np.errstate(invalid="ignore"):
+            cheap = (accepted_before >= warmup) & (residual_total + earlier >= warmup - 1) & (jumps >= min_jump)
+        spike_at = -1
+        candidates = np.flatnonzero(cheap)
+        if candidates.size:
+            pool = np.concatenate([residuals, jumps[has_residual]])  # the accepted residuals in order
+            ends = residuals.size + earlier[candidates]  # each candidate's window is pool[end - history : end]
+            center, spread = _window_median_and_mad(pool, ends, history)
+            with np.errstate(invalid="ignore"):
+                needed = np.where(np.isnan(center), min_jump, np.maximum(min_jump, center + mad_multiple * spread))
+                hits = np.flatnonzero(jumps[candidates] >= needed)
+            if hits.size:
+                spike_at = int(candidates[hits[0]])
+        if spike_at < 0:
+            accepted += kept.size
+            residual_total += int(np.count_nonzero(has_residual))
+            residuals = np.concatenate([residuals, jumps[has_residual]])[-history:]
+            baseline = float(_baseline_after(kept[-1], before[-1], alpha))
+            index, block = stop, min(block * 4, _LARGEST_BLOCK)
+            continue
+        # the points before the spike are accepted; the spike is not
+        accepted += spike_at
+        residual_total += int(np.count_nonzero(has_residual[:spike_at]))
+        residuals = np.concatenate([residuals, jumps[:spike_at][has_residual[:spike_at]]])[-history:]
+        baseline = float(before[spike_at])
+        spike = follow_spike(values, logs, int(where[spike_at]), baseline, params)
+        spikes.append(spike)
+        if spike.outcome != "recovered":
+            break
+        index = int(where[spike_at]) + spike.recovery_points  # resume at the recovered point, baseline unchanged
+        block = _FIRST_BLOCK
     return spikes
+
+
+_FIRST_BLOCK = 256  # points scanned at once after a spike; the block grows 4x while none turns up
+_LARGEST_BLOCK = 1 << 20
+_MEDIAN_ROWS = 1 << 14  # candidate windows whose median is taken at once
+
+
+def _baselines_before(kept: np.ndarray, baseline: float, alpha: float) -> np.ndarray:
+    """The baseline in force before each kept log-loss, given the baseline before the first (NaN: none yet)."""
+    if math.isnan(baseline):
+        averages = ema(kept, alpha)  # the first point seeds the average
+        return np.concatenate([[np.nan], averages[:-1]])
+    averages = ema(np.concatenate([[baseline], kept]), alpha)  # seeded with the running baseline
+    return averages[:-1]
+
+
+def _baseline_after(value: float, before: float, alpha: float) -> float:
+    """The recurrence's next average, as the loop rounds it."""
+    return value if math.isnan(before) else alpha * value + (1 - alpha) * before
+
+
+def _window_median_and_mad(pool: np.ndarray, ends: np.ndarray, history: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per end e, np.median of pool[max(0, e - history) : e] and 1.4826 x the median absolute deviation from it.
+
+    NaN where a window is empty. Full windows are partitioned in blocks; the short ones at the
+    start of a run are sorted with NaN padding. Both give np.median's numbers: the middle value,
+    or the mean (a + b) / 2 of the two middle values.
+    """
+    center = np.full(ends.size, np.nan)
+    spread = np.full(ends.size, np.nan)
+    padded = np.concatenate([np.full(history, np.nan), pool])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, history)  # row e: pool[e - history : e]
+    full = np.flatnonzero(ends >= history)
+    low, high = (history - 1) // 2, history // 2
+    for begin in range(0, full.size, _MEDIAN_ROWS):
+        rows = full[begin : begin + _MEDIAN_ROWS]
+        chosen = windows[ends[rows]]
+        middle = _middle_of(np.partition(chosen, (low, high), axis=1), low, high, history % 2 == 1)
+        deviations = np.abs(chosen - middle[:, None])
+        center[rows] = middle
+        spread[rows] = 1.4826 * _middle_of(np.partition(deviations, (low, high), axis=1), low, high, history % 2 == 1)
+    short = np.flatnonzero((ends < history) & (ends > 0))
+    if short.size:
+        chosen = windows[ends[short]]  # NaN-padded on the left
+        present = ends[short]
+        middle = _sorted_middle(np.sort(chosen, axis=1), present)  # NaN sorts last
+        with np.errstate(invalid="ignore"):
+            deviations = np.abs(chosen - middle[:, None])
+        center[short] = middle
+        spread[short] = 1.4826 * _sorted_middle(np.sort(deviations, axis=1), present)
+    return center, spread
+
+
+def _middle_of(parted: np.ndarray, low: int, high: int, odd: bool) -> np.ndarray:
+    if odd:
+        return parted[:, high].copy()
+    return (parted[:, low] + parted[:, high]) / 2.0
+
+
+def _sorted_middle(ordered: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """The median of the first `present` values of each sorted row (the rest NaN)."""
+    rows = np.arange(ordered.shape[0])
+    upper = ordered[rows, present // 2]
+    lower = ordered[rows, (present - 1) // 2]
+    return np.where(present % 2 == 1, upper, (lower + upper) / 2.0)
 
 
 def follow_spike(values: np.ndarray, logs: np.ndarray, onset: int, baseline_log: float, params: dict) -> Spike:
@@ -221,18 +316,19 @@ def follow_spike(values: np.ndarray, logs: np.ndarray, onset: int, baseline_log:
     baseline = math.exp(baseline_log)
     recovered_level = float(params["recovered_ratio"]) * baseline
     peak = float(values[onset])
-    for offset in range(1, values.size - onset):
-        value = float(values[onset + offset])
-        if not math.isfinite(value):
-            return Spike(onset, baseline, max(peak, float(np.nanmax(values[onset : onset + offset]))), peak / baseline, offset, "nan", 0, math.nan)
-        if value <= recovered_level:
-            return Spike(onset, baseline, float(np.max(values[onset : onset + offset])), peak / baseline, offset, "recovered", offset, math.nan)
+    # the first point after the onset that is non-finite or back at the recovered level
+    with np.errstate(invalid="ignore"):
+        ending = _first_where(values, onset + 1, lambda block: ~np.isfinite(block) | (block <= recovered_level))
+    if ending < values.size:
+        offset = ending - onset
+        if not math.isfinite(float(values[ending])):
+            return Spike(onset, baseline, max(peak, float(np.nanmax(values[onset:ending]))), peak / baseline, offset, "nan", 0, math.nan)
+        return Spike(onset, baseline, float(np.max(values[onset:ending])), peak / baseline, offset, "recovered", offset, math.nan)
     peak = float(np.max(values[onset:]))
     # the spike's width: points above the geometric midpoint between the baseline and the peak
     midpoint_log = 0.5 * (baseline_log + math.log(peak))
-    width = 1
-    while onset + width < values.size and logs[onset + width] >= midpoint_log:
-        width += 1
+    with np.errstate(invalid="ignore"):
+        width = _first_where(logs, onset + 1, lambda block: ~(block >= midpoint_log)) - onset
     shift_span = int(params["shift_widths"]) * width
     after = values[onset + width : onset + width + shift_span]
     if after.size < shift_span:
@@ -242,6 +338,18 @@ def follow_spike(values: np.ndarray, logs: np.ndarray, onset: int, baseline_log:
     after_level = float(np.median(after))
     outcome = "shifted" if after_level >= float(params["shift_ratio"]) * baseline else "settled"
     return Spike(onset, baseline, peak, float(values[onset]) / baseline, width, outcome, 0, after_level)
+
+
+def _first_where(array: np.ndarray, begin: int, test) -> int:
+    """The first index from `begin` on where `test` holds (len(array) if none), searched in growing chunks."""
+    chunk = 64
+    while begin < array.size:
+        found = np.flatnonzero(test(array[begin : begin + chunk]))
+        if found.size:
+            return begin + int(found[0])
+        begin += chunk
+        chunk = min(chunk * 4, 1 << 20)
+    return int(array.size)
 
 
 def resume_before(events: tuple[RunEvent, ...], loss: Series, index: int) -> RunEvent | None:

@@ -163,18 +163,26 @@ def grad_norm_lead(facts: Facts, loss_growth_step: int, jump_ratio: float) -> in
     grad = facts.grad_norm
     if grad is None or len(grad) < 2:
         return None
-    values = grad.values
-    for index in range(1, len(grad)):
-        if int(grad.steps[index]) > loss_growth_step:
-            return None
-        value = values[index]
-        earlier = values[max(0, index - 50) : index]
-        earlier = earlier[np.isfinite(earlier) & (earlier > 0)]
-        if not math.isfinite(value):
-            return int(grad.steps[index]) if earlier.size else None
-        if earlier.size and value >= jump_ratio * float(np.median(earlier)):
-            return int(grad.steps[index])
-    return None
+    values, steps = grad.values, grad.steps
+    # the first point after the loss's growth ends the search
+    reach = 1 + int(np.argmax(steps[1:] > loss_growth_step)) if np.any(steps[1:] > loss_growth_step) else len(grad)
+    usable = np.where(np.isfinite(values) & (values > 0), values, np.nan)
+    # per point: the median of the finite positive points among the 50 before it (np.median's numbers)
+    earlier_median = facts.grad_norm_baseline(50)[:reach]
+    usable_so_far = np.concatenate([[0], np.cumsum(~np.isnan(usable[:reach]))])
+    positions = np.arange(reach)
+    earlier_count = usable_so_far[positions] - usable_so_far[np.maximum(positions - 50, 0)]
+    candidates = values[:reach]
+    with np.errstate(invalid="ignore", over="ignore"):
+        nonfinite = ~np.isfinite(candidates)
+        jumped = (earlier_count > 0) & (candidates >= jump_ratio * earlier_median)
+    hits = np.flatnonzero(nonfinite[1:] | jumped[1:]) + 1
+    if hits.size == 0:
+        return None
+    index = int(hits[0])
+    if nonfinite[index] and not earlier_count[index]:
+        return None
+    return int(steps[index])
 
 
 def _root(ratio: float, count: int) -> float:

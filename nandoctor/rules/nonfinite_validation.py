@@ -58,7 +58,7 @@ class NonfiniteValidation(Rule):
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
         val, train = facts.val_loss, facts.loss
-        for index in np.flatnonzero(~np.isfinite(val.values)).tolist():
+        for index in _finite_training_beside(train, val, np.flatnonzero(~np.isfinite(val.values))):
             neighbours = _train_around(train, val, index)
             # A train loss of exactly 0.0 beside it is the HF filter hiding NaN steps (NAN005), not finite training.
             if neighbours.size == 0 or not np.all(np.isfinite(neighbours)) or np.any(neighbours == 0.0):
@@ -84,10 +84,46 @@ class NonfiniteValidation(Rule):
             return
 
 
+def _finite_training_beside(train: Series, val: Series, candidates: np.ndarray) -> list[int]:
+    """The candidate evaluations whose train losses around them (see `_train_around`) are all finite
+    and non-zero, in order: judged for all at once where the train steps are in order."""
+    steps = train.steps
+    if steps.size > 1 and not bool(np.all(steps[1:] >= steps[:-1])):
+        return candidates.tolist()  # each is judged on its own
+    evaluated = val.steps[candidates]
+    end = np.searchsorted(steps, evaluated, side="right")
+    previous = val.steps[np.maximum(candidates - 1, 0)]
+    since_previous = (candidates > 0) & (previous < evaluated)
+    begin = np.where(since_previous, np.searchsorted(steps, previous, side="right"), 0)
+    # the window since the previous evaluation (else the nearest point before) and the point after: one slice
+    first = np.where(end > begin, begin, np.maximum(end - 1, 0))
+    last = np.minimum(end + 1, steps.size)
+    unusable = ~np.isfinite(train.values) | (train.values == 0.0)
+    unusable_so_far = np.concatenate([[0], np.cumsum(unusable)])
+    usable = (last > first) & (unusable_so_far[last] == unusable_so_far[first])
+    return candidates[usable].tolist()
+
+
 def _train_around(train: Series, val: Series, index: int) -> np.ndarray:
     """Train-loss values logged since the previous evaluation up to this one, plus the next one after it."""
     step = val.steps[index]
     previous_step = val.steps[index - 1] if index > 0 else None
+    steps = train.steps
+    if steps.size > 1 and not bool(np.all(steps[1:] >= steps[:-1])):
+        return _train_around_unsorted(train, step, previous_step)
+    # steps in order (as every loaded series is): the window is one slice, found by bisection
+    end = int(np.searchsorted(steps, step, side="right"))  # points at or before the evaluation
+    begin = int(np.searchsorted(steps, previous_step, side="right")) if previous_step is not None and previous_step < step else 0
+    if end > begin:
+        window = np.arange(begin, end)
+    else:  # sparse train logging: the nearest point before
+        window = np.arange(end - 1, end) if end else np.empty(0, dtype=np.int64)
+    after = np.arange(end, min(end + 1, steps.size))
+    chosen = np.concatenate([window, after]).astype(np.int64)
+    return train.values[chosen]
+
+
+def _train_around_unsorted(train: Series, step, previous_step) -> np.ndarray:
     since = train.steps <= step
     if previous_step is not None and previous_step < step:
         since &= train.steps > previous_step

@@ -23,6 +23,12 @@ class Oscillation(Rule):
     differences below `max_autocorrelation`), and a level still at `min_progress_ratio` or more of
     where the run started. Mini-batch noise around a decreasing loss is not oscillation (the trend
     is significant), nor is a noisy loss that has settled far below its start (a converged run).
+    It also reports the bursts of SGD at the edge of stability: changes only weakly anti-correlated
+    (between `max_autocorrelation` and `max_burst_autocorrelation`: the loss climbs for a few
+    steps and falls back) whose excursions keep carrying the loss back to where the run started
+    (the window's `burst_quantile` at or above the start level) while between them it gets well
+    below its start (the window's 1 - `burst_quantile` quantile under `min_progress_ratio` of it),
+    however low its median.
 
     ## Why it matters
     A loss that zig-zags without going down means each update overshoots the minimum: the
@@ -35,6 +41,15 @@ class Oscillation(Rule):
     proposed features, as is; the catalog's 2 % slope bound alone rejects real oscillation,
     whose fitted slope is noisy, so we accept an insignificant slope too). The progress guard
     (median of the window >= `min_progress_ratio` x the start) is ours.
+    Bursts (ours, from the mechanism): at lr near 2/lambda_max the parameters zig-zag along the
+    sharpest direction, but the loss is quadratic in that coordinate, so it does not alternate: it
+    grows for several steps while the zig-zag grows and drops when it recovers (a catapult).
+    Lag-1 autocorrelation of the changes is then near -0.1 rather than below -0.3, which iid batch
+    noise (-0.5) and period-2 swings reach. A burst lasting several points is the model's own loss,
+    not one bad batch; when such bursts keep reaching the starting loss (P90 of the window >= the
+    start) from well below it (P10 < 0.8 x the start), the optimiser keeps undoing its progress:
+    no convergence, whatever the median. A loss that only wanders around its start never left it
+    (a smoothed stall, PLT001's).
 
     ## Suggested fixes
     Lower the learning rate (by 3-10x) or add decay; for RMSProp raise the decay (rms_decay
@@ -48,6 +63,8 @@ class Oscillation(Rule):
     - `max_autocorrelation`: lag-1 autocorrelation of differences below which changes alternate (-0.3).
     - `max_trend_t`: t-statistic of the window's slope below which there is no trend (2.0).
     - `min_progress_ratio`: window median over the start above which the run made no progress (0.8).
+    - `max_burst_autocorrelation`: lag-1 autocorrelation of differences below which weakly anti-correlated bursts count (0.0).
+    - `burst_quantile`: share of the window below the level the bursts must reach (0.9: 10 % of the points at or above the start).
 
     ## References
     - research catalog S19 (oscillation without convergence), S23 (healthy noisy decrease).
@@ -68,6 +85,8 @@ class Oscillation(Rule):
         "max_autocorrelation": Param(-0.3, "lag-1 autocorrelation of differences below which changes alternate"),
         "max_trend_t": Param(2.0, "t-statistic of the window's slope below which there is no trend"),
         "min_progress_ratio": Param(0.8, "window median over the start above which the run made no progress"),
+        "max_burst_autocorrelation": Param(0.0, "lag-1 autocorrelation of differences below which weakly anti-correlated bursts count"),
+        "burst_quantile": Param(0.9, "share of the window below the level the bursts must reach"),
     }
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
@@ -86,11 +105,19 @@ class Oscillation(Rule):
         if lr is not None:
             evidence["lr"] = lr
         at_lr = f" at lr {lr:.3g}" if lr is not None else ""
-        message = (
-            f"{loss.name} swings between {swing.low:.4g} and {swing.high:.4g} ({swing.cv:.0%} around its line, changes alternating at autocorrelation {swing.autocorrelation:.2f}) "
-            f"with no trend over its last {swing.window_points} points from {unit} {step}{at_lr}, still at {swing.median / swing.start_level:.0%} of where it started."
-        )
-        confidence = 0.55 + 0.3 * min(1.0, (swing.cv - float(self.min_cv)) / 0.3) * min(1.0, -swing.autocorrelation / 0.6)
+        if swing.bursts:
+            evidence["burst_level"] = swing.burst_level
+            message = (
+                f"{loss.name} keeps bursting from {swing.low:.4g} up to {swing.high:.4g} ({swing.cv:.0%} around its line, rising for several points at a time) "
+                f"with no trend over its last {swing.window_points} points from {unit} {step}{at_lr}: a tenth of them are back at or above where it started ({swing.start_level:.4g}), so it never converges."
+            )
+        else:
+            message = (
+                f"{loss.name} swings between {swing.low:.4g} and {swing.high:.4g} ({swing.cv:.0%} around its line, changes alternating at autocorrelation {swing.autocorrelation:.2f}) "
+                f"with no trend over its last {swing.window_points} points from {unit} {step}{at_lr}, still at {swing.median / swing.start_level:.0%} of where it started."
+            )
+        alternation = min(1.0, -swing.autocorrelation / 0.6) if not swing.bursts else 0.5
+        confidence = 0.55 + 0.3 * min(1.0, (swing.cv - float(self.min_cv)) / 0.3) * alternation
         return self.finding(message, confidence=confidence, series=loss, index=swing.window_start, evidence=evidence, causes={"oscillation": 1.0, "lr_too_high": 0.5})
 
 
@@ -107,6 +134,8 @@ class Swing:
     start_level: float
     low: float
     high: float
+    bursts: bool = False  # weakly anti-correlated bursts back to the start level, not alternation
+    burst_level: float = math.nan  # the window's burst_quantile, in the loss's units
 
 
 def swings(values: np.ndarray, params: dict) -> Swing | None:
@@ -132,17 +161,30 @@ def swings(values: np.ndarray, params: dict) -> Swing | None:
     if not math.isfinite(cv) or cv <= float(params["min_cv"]):
         return None
     autocorrelation = lag1_autocorrelation(np.diff(relative))
-    if autocorrelation is None or autocorrelation >= float(params["max_autocorrelation"]):
+    if autocorrelation is None or autocorrelation >= max(float(params["max_autocorrelation"]), float(params["max_burst_autocorrelation"])):
         return None
     trend_t = line.trend_t
     if abs(trend_t) >= float(params["max_trend_t"]) and abs(line.change) >= 0.02:
         return None  # a real trend: noise around a decrease (healthy) or a rise (divergence)
-    head = values[finite_index[: max(1, finite_index.size // 20)]] / scale
-    start_level = float(np.median(head)) * scale
-    median = float(np.median(relative)) * scale
-    if start_level <= 0 or median < float(params["min_progress_ratio"]) * start_level:
-        return None  # settled well below its start: a converged, noisy loss
-    return Swing(int(window_index[0]), int(window.size), cv, autocorrelation, trend_t, median, start_level, float(np.min(window)), float(np.max(window)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        head = values[finite_index[: max(1, finite_index.size // 20)]] / scale
+        start_level = float(np.median(head)) * scale
+        median = float(np.median(relative)) * scale
+    if not (math.isfinite(start_level) and start_level > 0):
+        return None
+    low, high = float(np.min(window)), float(np.max(window))
+    if autocorrelation < float(params["max_autocorrelation"]):  # alternating changes (catalog S19)
+        if median < float(params["min_progress_ratio"]) * start_level:
+            return None  # settled well below its start: a converged, noisy loss
+        return Swing(int(window_index[0]), int(window.size), cv, autocorrelation, trend_t, median, start_level, low, high)
+    # weakly anti-correlated: bursts that last several points. Between them the run gets well below
+    # its start (it can learn), and they keep carrying it back there (it never converges); a loss that
+    # only wanders around its start (a smoothed stall) never left it
+    quantile = float(params["burst_quantile"])
+    floor_level, burst_level = (float(level) * scale for level in np.quantile(relative, (1.0 - quantile, quantile)))
+    if not (burst_level >= start_level and floor_level < float(params["min_progress_ratio"]) * start_level):
+        return None
+    return Swing(int(window_index[0]), int(window.size), cv, autocorrelation, trend_t, median, start_level, low, high, True, burst_level)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts, ema, value_at_step
+from ..features import Facts
 from ..model import Finding, Run, Series
 from . import Param, Rule
 
@@ -18,7 +18,8 @@ class Overfitting(Rule):
     ## What it detects
     The validation loss reaches its minimum V_min at evaluation e*, and each of the last
     `last_evals` evaluations (all after e*) is at least `rise_ratio` x V_min, while the train loss,
-    smoothed with an EMA, is at each of those evaluations no higher than it was at e*. e* is
+    smoothed (the median of a window centred on each step, a tenth of the run wide), is at each of
+    those evaluations no higher than it was at e*. e* is
     reported as the early-stopping point, with the gap between validation and train loss.
 
     ## Why it matters
@@ -35,7 +36,10 @@ class Overfitting(Rule):
     catalog test alone fires on about half of such curves (8 % noise, 40 evaluations); with the
     trend test on 2-3 %. And when the validation loss had fallen before e*, the rise must be at
     least `min_rise_of_drop` of that fall (first evaluation minus V_min), so a late uptick that
-    gives back a sliver of the improvement is not called a failure. Train-loss staircases at epoch
+    gives back a sliver of the improvement is not called a failure. The train level is a centred
+    median rather than the catalog's EMA: an EMA seeded with the first loss still carries the
+    start-up transient at an early e*, so a train loss that rose after e* (a learning rate raised
+    mid-run: divergence, S15) could pass as still falling. Train-loss staircases at epoch
     boundaries do not matter: the rule only fires when the validation loss rises. Validation
     accuracy is not required to fall (it can still improve while the loss rises on over-confident
     mistakes).
@@ -96,11 +100,10 @@ class Overfitting(Rule):
             return
         if not np.all(np.isfinite(train.values[train.steps >= steps[best]])):
             return  # a train loss that went non-finite is not "still falling": the NaN rules speak
-        smoothed = _smoothed_train(train)
-        if smoothed is None:
+        if not np.any(np.isfinite(train.values)):
             return
-        train_at_best = _at(smoothed, int(steps[best]))
-        train_after = [_at(smoothed, int(step)) for step in steps[-k:]]
+        train_at_best = train_level(train, int(steps[best]))
+        train_after = [train_level(train, int(step)) for step in steps[-k:]]
         if train_at_best is None or any(value is None or not value <= train_at_best for value in train_after):
             return
 
@@ -147,20 +150,19 @@ def mann_kendall_z(values: np.ndarray) -> float:
     return s / math.sqrt(m * (m - 1) * (2 * m + 5) / 18.0)
 
 
-def _smoothed_train(train: Series) -> Series | None:
-    """The train loss as an EMA whose memory is about a tenth of the run (fewer points, faster EMA)."""
-    finite = np.isfinite(train.values)
-    if not finite.any():
+def train_level(train: Series, step: int) -> float | None:
+    """The train loss's level at `step`: the median of the finite points in a window centred there.
+
+    The window spans about a tenth of the run (a twentieth on each side, at least one point), the
+    memory the catalog's EMA would have; centred, it has no lag. A causal EMA seeded with the first
+    loss still carries the start-up transient at an early e* and overstates the level there, so a
+    train loss that rose after e* could pass as "still falling".
+    """
+    count = len(train)
+    if count == 0:
         return None
-    points = int(np.count_nonzero(finite))
-    alpha = min(0.5, max(0.02, 10.0 / points))
-    smoothed = ema(train.values, alpha)
-    return Series(train.name, train.steps, smoothed, train.role, train.source, train.locations, train.wall_time, train.step_unit)
-
-
-def _at(series: Series, step: int) -> float | None:
-    """The smoothed value at `step`, or its first value for an evaluation before any training point."""
-    value = value_at_step(series, step)
-    if value is None and len(series):
-        value = float(series.values[0])
-    return None if value is None or math.isnan(value) else value
+    half = max(1, int(np.count_nonzero(np.isfinite(train.values))) // 20)
+    at = max(0, int(np.searchsorted(train.steps, step, side="right")) - 1)  # the last point at or before `step` (the first if none)
+    window = train.values[max(0, at - half) : at + half + 1]
+    window = window[np.isfinite(window)]
+    return float(np.median(window)) if window.size else None

@@ -137,24 +137,36 @@ class PostWarmupInstability(Rule):
 
 
 def lr_rises(lr: Series, min_rise: float) -> list[LrRise]:
-    """Every stretch where the logged lr went up by `min_rise` times or more, ending at a peak."""
+    """Every stretch where the logged lr went up by `min_rise` times or more, ending at a peak.
+
+    A rise starts where the lr climbs by more than 0.1 % over its finite predecessor and runs on
+    while the next value is finite and no lower. Scanning from the left, a rise starts at the first
+    such climb after the previous rise ended, so the starts are the first climb in each stretch
+    between two points that break a run: found in numpy, with Python only per rise.
+    """
     values, steps = lr.values, lr.steps
+    if values.size < 2:
+        return []
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore", over="ignore"):
+        climbs = finite[1:] & finite[:-1] & (values[1:] > values[:-1] * 1.001)
+        continues = finite[1:] & (values[1:] >= values[:-1])
+    climb_at = np.flatnonzero(climbs) + 1
+    if climb_at.size == 0:
+        return []
+    # stretch id per point: a new stretch begins at every point that does not continue the one before
+    stretch = np.cumsum(np.concatenate([[True], ~continues]))
+    first_climbs = climb_at[np.concatenate([[True], stretch[climb_at[1:]] != stretch[climb_at[:-1]]])]
+    ends = np.searchsorted(stretch, stretch[first_climbs], side="right") - 1
     rises = []
-    index = 1
-    while index < values.size:
-        if not (np.isfinite(values[index]) and np.isfinite(values[index - 1]) and values[index] > values[index - 1] * 1.001):
-            index += 1
-            continue
-        start = index - 1
-        while index + 1 < values.size and np.isfinite(values[index + 1]) and values[index + 1] >= values[index]:
-            index += 1
+    for climb, end in zip(first_climbs.tolist(), ends.tolist()):
+        start = climb - 1
         # the peak is where the lr first reaches the stretch's top: a constant lr after a warmup is not the ramp
-        peak = start + int(np.argmax(values[start : index + 1] >= values[index]))
+        peak = start + int(np.argmax(values[start : end + 1] >= values[end]))
         peak_lr, start_lr = float(values[peak]), float(values[start])
         if peak_lr > 0 and (start_lr <= 0 or peak_lr >= min_rise * start_lr):
             near = start + int(np.argmax(values[start : peak + 1] >= 0.9 * peak_lr))
             rises.append(LrRise(start, peak, int(steps[start]), int(steps[peak]), start_lr, peak_lr, int(steps[near])))
-        index += 1
     return rises
 
 
@@ -168,12 +180,14 @@ def first_anomaly(loss: Series, spike_ratio: float, noise_z: float) -> Anomaly |
         average = ema(values[:end], alpha=0.1)
         logs = np.log(values[:end])
         residuals = logs[1:] - np.log(average[:-1])
-        for index in range(1, end):
-            # against the average of up to 3 points back, so a fast climb over a few points counts too
-            baseline = float(np.min(average[max(0, index - GROWTH_POINTS) : index]))
-            ratio = float(values[index] / baseline)
-            if ratio < spike_ratio:
-                continue
+        # against the lowest average of up to 3 points back, so a fast climb over a few points counts too
+        baseline = average[:-1].copy()
+        for back in range(2, GROWTH_POINTS + 1):
+            np.minimum(baseline[back - 1 :], average[: end - back], out=baseline[back - 1 :])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ratios = values[1:end] / baseline
+        for index in (np.flatnonzero(~(ratios < spike_ratio)) + 1).tolist():
+            ratio = float(ratios[index - 1])
             history = residuals[: index - 1]
             if history.size >= 5:
                 center = float(np.median(history))

@@ -8,7 +8,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts, learning_rate_near
+from ..features import FLT_MIN_LOG, KERAS_CLIP_LOSSES, Facts, learning_rate_near
 from ..model import Finding, Run, Series
 from . import Param, Rule
 from .caffe_softmax_floor import ceiling_multipliers, floor_stretches
@@ -16,6 +16,13 @@ from .constant_loss import ConstantLoss, frozen_stretch
 from .keras_clip_saturation import KerasClipSaturation, flat_at_clip_level, saturated_match
 from .oscillation import Oscillation, fitted_line, swings
 from .uniform_prediction_plateau import UniformPredictionPlateau, accuracy_for, chance_plateau
+
+
+# A stall names no cause of its own: the catalog's stalls were fixed by a new initialisation as often as by
+# repairing the data (S03 confirmed causes: MSRA init / smaller biases / restart in three threads, the data
+# pipeline in three, one of them a framework regression; S22 lists He/MSRA init among the fixes), the same
+# secondary weights as SAT003's plateau at ln C.
+STALL_CAUSES = {"vanishing_or_stalled": 1.0, "bad_init": 0.4, "bad_input": 0.3}
 
 
 class StalledLoss(Rule):
@@ -44,6 +51,11 @@ class StalledLoss(Rule):
     constant with slope ~ 0; the catalog's last/first > 0.9, as is; the t-test is ours, so a
     noisy per-batch loss with no trend counts as unmoved). L_0 must be positive.
 
+    A stall does not say which of its usual causes it has: the finding supports vanishing or
+    stalled optimisation first, and a bad initialisation and bad input data as secondary causes
+    (catalog S03, whose confirmed stalls were fixed by a new initialisation in three threads and by
+    repairing the data pipeline in as many; the same weights as SAT003's).
+
     ## Suggested fixes
     Check the learning rate is neither ~0 nor far too high; overfit one small batch to test the
     wiring; use ReLU-family activations, residual connections and BatchNorm/LayerNorm; use
@@ -66,7 +78,7 @@ class StalledLoss(Rule):
     severity = "warning"
     requires = ("train_loss",)
     optional = ("lr", "accuracy", "val_accuracy")
-    causes = ("vanishing_or_stalled",)
+    causes = ("vanishing_or_stalled", "bad_init", "bad_input")
     params = {
         "max_change": Param(0.1, "largest relative change of the level over the run that still counts as unmoved"),
         "min_points": Param(4, "fewest finite points for a run to be judged at all"),
@@ -88,7 +100,7 @@ class StalledLoss(Rule):
         at_lr = f" at lr {lr:.3g}" if lr is not None else ""
         message = f"{loss.name} started near {stall.first:.5g} and ended near {stall.last:.5g} ({stall.ratio - 1:+.1%}) over {stall.points} points to {loss.step_unit} {int(loss.steps[-1])}{at_lr}: it never really moved."
         confidence = 0.7 if stall.points >= 20 and abs(stall.ratio - 1) < 0.03 else 0.6
-        yield self.finding(message, confidence=confidence, series=loss, index=stall.first_index, evidence=evidence)
+        yield self.finding(message, confidence=confidence, series=loss, index=stall.first_index, evidence=evidence, causes=STALL_CAUSES)
 
 
 @dataclass(frozen=True)
@@ -137,13 +149,13 @@ def known_constant(run: Run, facts: Facts, loss: Series) -> bool:
 
 
 def at_saturation_constant(run: Run, facts: Facts, loss: Series) -> bool:
-    """Does this loss sit at a constant a SAT rule names: 87.3365 x w (SAT001), K x (1 - acc) (SAT002), ln C (SAT003)?"""
+    """Does this loss sit at a constant a SAT rule names: 87.3365 x w or x (1 - acc) (SAT001), K x (1 - acc) (SAT002), ln C (SAT003)?"""
     if any(stretch.length >= 2 for stretch in floor_stretches(loss.values, ceiling_multipliers(run), 0.0005)):
         return True
     clip = KerasClipSaturation().values
     accuracy = facts.accuracy
     if accuracy is not None and len(accuracy):
-        match = saturated_match(loss, accuracy, clip)
+        match = saturated_match(loss, accuracy, clip, KERAS_CLIP_LOSSES + (FLT_MIN_LOG,))  # SAT002, and SAT001's 87.3365 x (1 - acc)
         if match is not None and match.length >= int(clip["min_epochs"]):
             return True
     elif flat_at_clip_level(loss.values, int(clip["flat_points"])) is not None:

@@ -34,7 +34,10 @@ class UniformPredictionPlateau(Rule):
     converged loss (of any kind) that happens to sit there. An accuracy clearly above chance contradicts the story and the
     rule stays quiet (soft labels can make ln 2 the optimum). A plateau the run later leaves for
     good is reported as `info`; at step 0, ln C is what a good initialisation gives and is never
-    reported by itself.
+    reported by itself. A short log can still show persistence when it starts late: if every
+    point logged is at ln C (at least two), the accuracy names C at chance, and the first point
+    is `late_start_steps` optimizer steps or more into the run, the net has been at chance all
+    that time (`warning`, lower confidence).
 
     ## Why it matters
     A loss of ln C means the softmax is uniform (or the net predicts one class): no information
@@ -46,7 +49,11 @@ class UniformPredictionPlateau(Rule):
     |L - ln C| <= max(`band_floor`, `band_fraction` x ln C) for >= `min_points` consecutive
     points or >= `min_fraction` of the points, the fitted line moving less than the band's
     half-width across the stretch (catalog S03/S04, proposed thresholds, as is; the floor of
-    `min_fraction_points` on a short run is ours). Binary (ln 2) without an accuracy series, and
+    `min_fraction_points` on a short run is ours). The late start: the catalog's persistence
+    test in iterations, "if there is no increment after 5000 iterations … restart it" (BVLC/caffe#401
+    citing BVLC/caffe#59, catalog S03 cause 1); it needs the accuracy at chance (or C from the
+    reader) because the level alone cannot tell a stuck net from one passing ln C, and steps that
+    count optimizer updates (Caffe iterations, global steps; never epochs). Binary (ln 2) without an accuracy series, and
     a common class count named by nothing else, are a `warning` at lower confidence (the
     catalog's soft-label caveat). Margin-softmax losses sit above ln C (threads/006: 9.35-9.52
     against ln 10575 = 9.27) and are outside the band: PLT001 covers them when they do not move.
@@ -63,6 +70,7 @@ class UniformPredictionPlateau(Rule):
     - `min_points`: consecutive points in the band that make a plateau (10).
     - `min_fraction`: share of the run in the band that also makes one (0.2).
     - `min_fraction_points`: fewest points a plateau made by `min_fraction` may have (4).
+    - `late_start_steps`: first logged step from which a short log at ln C with chance accuracy counts as persistent (5000).
 
     ## References
     - research catalog S03 (plateau at ln C), S04 (binary plateau at ln 2 and the soft-label caveat), S21, S23.
@@ -84,6 +92,7 @@ class UniformPredictionPlateau(Rule):
         "min_points": Param(10, "consecutive points in the band that make a plateau"),
         "min_fraction": Param(0.2, "share of the run in the band that also makes one"),
         "min_fraction_points": Param(4, "fewest points a plateau made by min_fraction may have"),
+        "late_start_steps": Param(5000, "first logged step from which a short log at ln C with chance accuracy counts as persistent"),
     }
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
@@ -105,6 +114,10 @@ class UniformPredictionPlateau(Rule):
             evidence["lr"] = lr
         chance = f", accuracy {plateau.accuracy:.3g} (chance)" if plateau.accuracy is not None else ""
         causes = {"vanishing_or_stalled": 1.0, "bad_init": 0.4, "bad_input": 0.3}
+        if plateau.late:
+            evidence["first_step"] = step
+            message = f"{loss.name} is at {plateau.level:.4f} = ln {plateau.classes} (uniform prediction) at all {plateau.length} points logged, the first at {unit} {step}{chance}: still at chance that far into the run, the output does not depend on the input."
+            return self.finding(message, confidence=0.6, series=loss, index=plateau.start, evidence=evidence, causes=causes, severity="warning")
         if plateau.escaped:
             message = f"{loss.name} sat at ln {plateau.classes} = {math.log(plateau.classes):.4f} (uniform prediction) for {plateau.length} points from {unit} {step}{chance}, then learned its way below it."
             return self.finding(message, confidence=0.6, series=loss, index=plateau.start, evidence=evidence, causes=causes, severity="info")
@@ -130,6 +143,7 @@ class ChancePlateau:
     source: str  # what names C: meta, accuracy, level, known count
     accuracy: float | None  # median accuracy over the stretch, when logged
     escaped: bool  # the loss later went well below ln C for good
+    late: bool = False  # too short by points, persistent by steps: every point at ln C, the first far into the run
 
 
 def accuracy_for(facts: Facts, loss: Series) -> Series | None:
@@ -193,7 +207,8 @@ def _plateau_at(loss: Series, classes: int, source: str, accuracy: Series | None
         inside = finite & (np.abs(loss.values - target) <= half_width)
     start, length = longest_run(inside)
     needed = min(int(values["min_points"]), max(int(values["min_fraction_points"]), math.ceil(float(values["min_fraction"]) * total)))
-    if length < needed:
+    late = length < needed and _late_and_whole(loss, finite, start, length, total, float(values["late_start_steps"]))
+    if length < needed and not late:
         return None
     stretch = loss.values[start : start + length]
     trend = abs(relative_slope(stretch)) * np.mean(np.abs(stretch)) * (length - 1)
@@ -209,13 +224,23 @@ def _plateau_at(loss: Series, classes: int, source: str, accuracy: Series | None
         return None
     if source == "level" and at_chance:
         source = "accuracy"
+    if late and not (at_chance or source == "meta"):
+        return None  # a short late log: only an accuracy at chance (or C from the reader) says it is stuck, not passing by
     if source in ("level", "known count") and not _started_at(loss.values, target, half_width):
         return None  # it came down from far above: a loss that converged near ln C, not one stuck there
     later = loss.values[start + length :]
     later = later[np.isfinite(later)]
     escape_level = target - max(3 * half_width, 0.1 * target)
     escaped = bool(later.size) and float(np.median(later[-max(1, later.size // 5) :])) < escape_level
-    return ChancePlateau(start, length, length / max(1, total), float(np.median(stretch)), classes, source, median_accuracy if at_chance else None, escaped)
+    return ChancePlateau(start, length, length / max(1, total), float(np.median(stretch)), classes, source, median_accuracy if at_chance else None, escaped, late)
+
+
+def _late_and_whole(loss: Series, finite: np.ndarray, start: int, length: int, total: int, late_start: float) -> bool:
+    """Every finite point (two or more) is in the band and the first is `late_start` optimizer steps into the run."""
+    if length < 2 or length != total or loss.step_unit != "step":
+        return False
+    first = int(np.argmax(finite))
+    return start == first and float(loss.steps[first]) >= late_start
 
 
 def _started_at(values: np.ndarray, target: float, half_width: float) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nandoctor.features import ema
 from tests.rules.builders import Case, make_run, noisy_decay
 
 
@@ -34,6 +35,29 @@ def small_loss_zigzags_without_progress():
     return make_run(loss, steps=steps, lr=np.full(steps.size, 0.3))
 
 
+def _bursts(points: int, floor: float, seed: int, every: int = 40, growth: float = 1.35, rise: int = 5, noise: float = 0.3) -> np.ndarray:
+    """A loss that dropped to `floor` at once and then keeps bursting: rises `growth` x per point for `rise` points, falls back fast."""
+    rng = np.random.default_rng(seed)
+    loss = floor * np.exp(rng.normal(0, noise, points))
+    loss[:3] = [1.8, 0.75, floor * 1.1]
+    index = 8
+    while index < points:
+        shape = growth ** np.arange(1, rise + 1)
+        shape = np.concatenate([shape, shape[-1] * 0.45 ** np.arange(1, 4)])
+        end = min(points, index + shape.size)
+        loss[index:end] *= np.maximum(1.0, shape[: end - index])
+        index += int(rng.integers(every // 2, every * 3 // 2))
+    return loss
+
+
+def sgd_at_the_edge_of_stability_keeps_bursting():
+    # corpus linreg-diabetes-sgd-edge-*: mini-batch SGD at 0.95x the GD stability limit; the loss falls
+    # from 1.8 to 0.55 in two steps, then catapults up 4-6x every ~40 steps and falls back: changes
+    # only weakly anti-correlated (-0.04), median at 77 % of the start, a tenth of the points above it
+    steps = np.arange(220)
+    return make_run(_bursts(220, 0.55, seed=2), steps=steps, lr=np.full(220, 0.23))
+
+
 def noisy_small_batch_loss_around_a_decrease():
     steps = np.arange(0, 20000, 50)
     return make_run(noisy_decay(steps.size, 2.3, 0.9, noise=0.2, seed=4), steps=steps)
@@ -52,6 +76,31 @@ def lr_decay_step_then_flat():
     return make_run(loss, steps=steps, lr=np.where(steps < 5000, 0.1, 0.01))
 
 
+def independent_batch_noise_below_the_start():
+    # a healthy small-batch fine-tune: 20 points near 1.2, then 0.75 with 45 % independent batch noise;
+    # a tenth of the batches are as bad as the start, but the changes alternate like independent
+    # batches (-0.47) and the median is 68 % of the start: noise around progress
+    rng = np.random.default_rng(203)
+    loss = np.concatenate([1.2 * np.exp(rng.normal(0, 0.1, 20)), 0.75 * np.exp(rng.normal(0, 0.45, 380))])
+    return make_run(loss, steps=np.arange(400))
+
+
+def smoothed_stall_wandering_around_its_start():
+    # a running-average loss (EMA 0.1 of very noisy batches) that never leaves its start: it wanders
+    # +/-15 % for 400 displays, weakly anti-correlated and above the start a tenth of the time, but it
+    # never got well below it (a stall, PLT001's, not bursts back from progress)
+    raw = np.exp(np.random.default_rng(300).normal(0, 0.6, 2000))
+    return make_run(ema(raw, 0.1)[::5], steps=np.arange(0, 2000, 5))
+
+
+def converged_run_with_small_catapults():
+    # a healthy large-lr run: down from 2.3 to 0.3 over its first fifth, then catapults of up to 2x
+    # above 0.3 that never come near where it started: bursts, but the run keeps its progress
+    loss = _bursts(300, 0.3, seed=5, growth=1.15, noise=0.1)
+    loss[:60] = np.geomspace(2.3, 0.3, 60) * np.exp(np.random.default_rng(13).normal(0, 0.05, 60))
+    return make_run(loss, steps=np.arange(300))
+
+
 def noisy_slow_divergence():
     epochs = np.arange(80)
     loss = np.linspace(1.1, 2.2, 80) * (1 + 0.12 * np.random.default_rng(7).standard_normal(80))
@@ -62,6 +111,7 @@ FIRES = [
     Case("an RMSProp Caffe run's smoothed loss swings between 7 and 65 for 680 iterations", rmsprop_smoothed_loss_swings_7_to_65),
     Case("a validation loss bouncing 0.6-1.5 around 0.92 for 60 epochs beside a flat train loss", validation_loss_bounces_for_60_epochs),
     Case("a loss of 0.01 zig-zags by +/-40 % for 200 steps without progress", small_loss_zigzags_without_progress),
+    Case("SGD at the edge of stability: the loss keeps bursting 4-6x from 0.55 back above its start of 0.75", sgd_at_the_edge_of_stability_keeps_bursting),
 ]
 
 QUIET = [
@@ -69,4 +119,7 @@ QUIET = [
     Case("a healthy per-iteration loss with 40 % batch noise after converging from 2.5 to 0.02", converged_per_step_loss_with_big_noise),
     Case("an lr-decay step: flat at 0.9, then flat at 0.55 after the decay", lr_decay_step_then_flat),
     Case("a noisy loss rising steadily from 1.1 to 2.2 (divergence, not oscillation)", noisy_slow_divergence),
+    Case("independent 45 % batch noise around 0.75 after a start at 1.2: a tenth of batches reach the start", independent_batch_noise_below_the_start),
+    Case("a smoothed stall wandering +/-15 % around its start for 400 displays", smoothed_stall_wandering_around_its_start),
+    Case("a run down from 2.3 to 0.3 that keeps bursting up to 2x its floor, never near its start", converged_run_with_small_catapults),
 ]

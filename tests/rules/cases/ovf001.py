@@ -76,10 +76,36 @@ def _minimum_at_the_end():
     return make_run(list(noisy_decay(20, start=1.6, end=0.3, seed=8)), steps=epochs, val_loss=(epochs, val), step_unit="epoch")
 
 
+def _lr_raised_after_an_early_minimum():
+    # corpus divergence/mlp-noisy-classif-lr-raised-tb: per-5-step train loss 1.46 -> 0.9 by step 245,
+    # then the lr is raised 12x and it settles near 1.2; val (per 24 steps) bottoms at 1.176 at step
+    # 71 and rises to ~1.6. The train EMA at step 71 is still near its start (1.28 > 1.2): it looks falling
+    rng = np.random.default_rng(9)
+    steps = np.arange(0, 960, 5)
+    train = np.where(steps < 250, 0.9 + 0.56 * np.exp(-steps / 40.0), 1.2) * np.exp(rng.normal(0, 0.1, steps.size))
+    eval_steps = np.arange(23, 960, 24)
+    val = np.where(eval_steps < 250, 1.21, 1.55) * np.exp(rng.normal(0, 0.015, eval_steps.size))
+    val[:3] = [1.241, 1.212, 1.176]
+    return make_run(list(train), steps=steps, val_loss=(eval_steps, list(val)))
+
+
+def _overfits_from_the_second_evaluation():
+    # 100 samples: val bottoms at the second evaluation (step 60) and rises for 18 more while the
+    # per-step train loss, still falling fast at step 60, goes on down to 0.05
+    rng = np.random.default_rng(10)
+    steps = np.arange(0, 600, 3)
+    train = np.geomspace(1.4, 0.05, steps.size) * np.exp(rng.normal(0, 0.08, steps.size))
+    eval_steps = np.arange(30, 600, 30)
+    val = np.where(eval_steps <= 60, 1.2 - 0.2 * (eval_steps - 30) / 30, 1.0 + 0.8 * (eval_steps - 60) / 540) * np.exp(rng.normal(0, 0.02, eval_steps.size))
+    val[1] = 0.97
+    return make_run(list(train), steps=steps, val_loss=(eval_steps, list(val)))
+
+
 FIRES = [
     Case("Keras: val loss bottoms at epoch 8 and climbs for 40 epochs while train keeps falling", _keras_epochs),
     Case("HF Whisper: eval loss rises at every one of 4 evaluations after the first while train -> 0.0002", _whisper_five_evals),
     Case("Caffe: test loss doubles after its minimum at iteration 8000 while train goes to 3e-4", _caffe_test_loss_doubles),
+    Case("100 samples: val bottoms at the second evaluation while the per-step train loss falls 1.4 -> 0.05", _overfits_from_the_second_evaluation),
 ]
 
 QUIET = [
@@ -88,4 +114,5 @@ QUIET = [
     Case("train and validation loss both rise after a minimum (divergence)", _both_rise),
     Case("a late uptick 23 % above the minimum but worth 1 % of how far the validation loss fell", _late_uptick),
     Case("validation loss lowest at the last evaluation", _minimum_at_the_end),
+    Case("lr raised 12x mid-run: train 0.9 -> 1.2 while val rises from an early minimum (divergence)", _lr_raised_after_an_early_minimum),
 ]

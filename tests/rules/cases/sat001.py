@@ -91,11 +91,47 @@ def captioner_total_in_the_hundreds_while_learning():
     return _caffe_run(steps, total, outputs=[("cross_entropy_loss", (steps, per_output))], loss_weights={"cross_entropy_loss": 20.0})
 
 
+def pytorch_softmax_clamped_at_flt_min():
+    # corpus tanh-mlp-digits-caffe-softmax-*: -log(max(p, FLT_MIN)) in PyTorch, SGD lr 5, batch 32: from
+    # step 4 each batch's k wrong answers are saturated and the right ones certain, so the logged
+    # batch mean is k/32 x 87.3365 (79.1487, 81.878, 76.4195 ...): not flat, it tracks 1 - accuracy
+    steps = np.arange(120)
+    rng = np.random.default_rng(21)
+    wrong = rng.binomial(32, 0.9, steps.size)
+    accuracy = (32 - wrong) / 32
+    loss = wrong / 32 * FLOOR
+    unsaturated = rng.random(steps.size) < 0.3  # some batches hold a wrong answer short of the clamp
+    loss[unsaturated] *= rng.uniform(0.75, 0.98, unsaturated.sum())
+    loss[:4] = [2.25, 2.9, 11.6, 17.9]
+    accuracy[:4] = [0.25, 0.125, 0.09, 0.06]
+    return make_run(loss, steps=steps, accuracy=accuracy, framework="lightning")
+
+
+def detector_loss_over_error_rate_passes_87():
+    # a detector's total loss (60 -> 12) beside its classification accuracy (0.3 -> 0.85): the ratio
+    # L / (1 - acc) swings between 68 and 103 while it learns, passing 87.3 four times, never two points in a row
+    steps = np.arange(0, 6000, 100)
+    accuracy = np.linspace(0.30, 0.85, steps.size)
+    loss = FLOOR * (1 - accuracy) * (0.98 + 0.2 * np.sin(np.linspace(0, 9, steps.size)))
+    return make_run(loss, steps=steps, accuracy=accuracy, framework="pytorch")
+
+
+def healthy_run_from_87_at_iteration_0_with_accuracy():
+    # an untrained net's first test display at the clamp (87.3365 x 0.9 at accuracy 0.1), then learning
+    steps = np.arange(0, 20000, 500)
+    test_loss = noisy_decay(steps.size, 2.2, 0.4, noise=0.03, seed=22)
+    test_loss[0] = FLOOR * 0.9
+    accuracy = np.clip(0.1 + 0.8 * (1 - test_loss / 2.3), 0, 1)
+    accuracy[0] = 0.1
+    return make_run(noisy_decay(steps.size, 2.3, 0.2, noise=0.05, seed=23), steps=steps, val_loss=(steps, test_loss), val_accuracy=(steps, accuracy), framework="caffe")
+
+
 FIRES = [
     Case("a Caffe softmax loss at 4.9 jumps to exactly 87.3365 at iteration 2500 (lr 0.1) and stays there", jump_to_floor_at_lr_0_1),
     Case("a captioner with loss_weight 20 prints 87.3365 (* 20 = 1746.73 loss) from iteration 100", captioner_with_loss_weight_20),
     Case("train 87.3363 and test 87.3365/87.3366 with test accuracy 0.1 (chance on CIFAR-10)", train_and_test_pinned_with_chance_accuracy),
     Case("one head sits at 52.4013 to the last digit for 12 displays: partial saturation", partial_saturation_of_one_head),
+    Case("a PyTorch softmax clamped at FLT_MIN: batch loss k/32 x 87.3365 = 87.3365 x (1 - accuracy)", pytorch_softmax_clamped_at_flt_min),
 ]
 
 QUIET = [
@@ -103,4 +139,6 @@ QUIET = [
     Case("a healthy MobileNet prints a test loss of 79.2 at iteration 0, then converges", mobilenet_prints_79_2_at_iteration_0),
     Case("an unstable RMSProp run touches 87.3365 in a single display and leaves it (info at most)", rmsprop_touches_the_floor_once),
     Case("a captioner's smoothed total of 150 -> 80 (weight 20, below its 1746.73 ceiling) while learning", captioner_total_in_the_hundreds_while_learning),
+    Case("a learning detector whose loss / (1 - accuracy) passes through 87.3 for one point at a time", detector_loss_over_error_rate_passes_87),
+    Case("a test loss of 87.3365 x (1 - accuracy) at iteration 0 only, then learning", healthy_run_from_87_at_iteration_0_with_accuracy),
 ]

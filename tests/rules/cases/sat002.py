@@ -68,6 +68,14 @@ def regression_loss_flat_at_30():
     return make_run(loss, steps=epochs, step_unit="epoch")
 
 
+def smoothed_detector_loss_descends_through_7_7082():
+    # realworld stdout 047 (DSFD, healthy): a running-average loss falling from 26 to 4.9 passes
+    # 7.7082 = 15.4249 x (1 - 1/2) so slowly that 7 displays agree to 0.2 %; it came from above
+    steps = np.arange(0, 46180, 10)
+    loss = noisy_decay(steps.size, 26.4, 4.9, noise=0.0, seed=8) * (1 - 0.03 * steps / steps[-1])
+    return make_run(loss, steps=steps, framework="pytorch")
+
+
 FIRES = [
     Case("a 10-class Keras run collapses from 1.1 to loss 14.5063 with accuracy 0.1000 for 12 epochs", ten_classes_collapse_to_one_prediction),
     Case("a balanced binary classifier pinned at 8.0590 with accuracy 0.5000 (train and validation)", balanced_binary_pinned_at_8_059),
@@ -80,4 +88,5 @@ QUIET = [
     Case("a converged classifier at accuracy 0.999 whose loss is 16 x its 0.1 % error rate", converged_classifier_at_accuracy_0_999),
     Case("a healthy Keras CIFAR-10 run from 2.3026 at accuracy 0.1 down to 0.45 at 0.9", healthy_keras_cifar_run),
     Case("a regression MSE of 900 flattening at 30 with no accuracy logged", regression_loss_flat_at_30),
+    Case("no accuracy logged: a smoothed loss descending from 26 passes 7.7082 (15.4249 / 2) flat to 0.2 %", smoothed_detector_loss_descends_through_7_7082),
 ]

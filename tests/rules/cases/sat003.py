@@ -70,11 +70,36 @@ def regression_loss_settles_at_ln3_by_coincidence():
     return make_run(loss, steps=epochs, step_unit="epoch")
 
 
+def imagenet_paste_at_iteration_78000():
+    # threads/005 (BVLC/caffe#59): three displays at 6.9063-6.9073 = ln 1000 from iteration 78000, test accuracy 0.001
+    steps = np.array([78000, 78020, 78040])
+    return make_run([6.9063, 6.90727, 6.9073], steps=steps, val_accuracy=(np.array([78000]), np.array([0.001])), val_loss=(np.array([78000]), np.array([6.90977])), lr=np.full(3, 0.01), framework="caffe")
+
+
+def the_same_three_displays_at_the_start():
+    # a well-initialised ImageNet net: ln 1000 and accuracy 0.001 at iterations 0-40 is what a good init gives
+    steps = np.array([0, 20, 40])
+    return make_run([6.9063, 6.90727, 6.9073], steps=steps, val_accuracy=(np.array([0]), np.array([0.001])), lr=np.full(3, 0.01), framework="caffe")
+
+
+def late_paste_at_ln1000_without_accuracy():
+    # a resumed run's paste at iteration 78000 near ln 1000, nothing to say the net predicts chance
+    steps = np.array([78000, 78020, 78040])
+    return make_run([6.9063, 6.90727, 6.9073], steps=steps, lr=np.full(3, 0.01), framework="caffe")
+
+
+def late_paste_that_leaves_ln10():
+    # a late paste whose first two displays are at ln 10 with chance accuracy, then it is learning
+    steps = np.array([9000, 9100, 9200, 9300])
+    return make_run([2.3031, 2.3012, 2.21, 2.05], steps=steps, val_accuracy=(np.array([9000]), np.array([0.1])), framework="caffe")
+
+
 FIRES = [
     Case("a Keras CIFAR-10 run stuck at 2.3029 with accuracy 0.10 for 40 epochs, val_loss 2.3026", cifar10_stuck_at_ln10_with_chance_accuracy),
     Case("an ImageNet Caffe run spikes to 18.9, then sits at 6.915 = ln 1000 with test accuracy 0.001", imagenet_caffe_run_dead_after_a_spike),
     Case("a binary classifier at 0.6932 with accuracy 0.50 for 90 epochs", binary_classifier_at_ln2_with_accuracy_half),
     Case("a GPT-2 pretraining loss stays at 10.82 = ln 50257 for 5000 steps", gpt2_loss_stuck_at_ln_vocab),
+    Case("a 3-line ImageNet paste from iteration 78000 at 6.906-6.907 = ln 1000 with test accuracy 0.001", imagenet_paste_at_iteration_78000),
 ]
 
 QUIET = [
@@ -82,4 +107,7 @@ QUIET = [
     Case("a Caffe run sits at chance for 1500 iterations, then learns to 0.05 (info at most)", slow_start_at_chance_then_learning),
     Case("soft labels: the loss settles at 0.6925 while accuracy climbs to 0.93", soft_labels_at_ln2_with_high_accuracy),
     Case("a regression loss comes down from 9.0 and settles at 1.0986 = ln 3 by coincidence", regression_loss_settles_at_ln3_by_coincidence),
+    Case("the same three displays at ln 1000 with accuracy 0.001, but at iterations 0-40 (a good init)", the_same_three_displays_at_the_start),
+    Case("three displays near ln 1000 from iteration 78000 with no accuracy to say chance", late_paste_at_ln1000_without_accuracy),
+    Case("a late paste at ln 10 with chance accuracy for two displays that then goes down to 2.05", late_paste_that_leaves_ln10),
 ]

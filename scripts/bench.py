@@ -1,0 +1,839 @@
+"""The one benchmark: `nandoctor analyze` end to end beside the tools people read these logs with today.
+
+    make bench                              # installs the bench extra (tbparse), then the full run
+    python scripts/bench.py                 # full: ~100 MB, ~350 MB and ~1 GB event files, a 2M-row CSV,
+                                            #   a 1M-iteration Caffe log, 1,000 small runs (15-20 minutes)
+    python scripts/bench.py --quick         # the same at a tenth of the sizes, fewer rounds: about a minute
+    PARSE_LOG=path/to/parse_log.py python scripts/bench.py   # also time Caffe's tools/extra/parse_log.py
+    python scripts/bench.py --only startup jobs              # some sections only (see --help)
+
+Every input is generated first, into a temporary folder (`--dir DIR` keeps and reuses them): event
+files by tensorboard's own EventFileWriter (its pure-Python checksum swapped for the crc32c C
+package, which writes the same bytes far faster), a Lightning-style metrics.csv, and a Caffe glog
+solver log. Every measurement is a fresh process. Within a section the tools run once per round,
+the order rotating each round, and the tables give medians over the rounds; ratios are taken per
+round, side by side, then their median. Peak memory is the child's maximum RSS (from wait4), which
+for an mmap reader includes the file pages it mapped (clean page cache, not its own memory), and
+its peak private memory (RssAnon, sampled every few milliseconds). The machine's load (`uptime`) is
+printed with every section: other work on the machine shows in the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SECTIONS = ("startup", "tb-scalars", "tb-mixed", "memory", "csv", "caffe", "jobs", "rules")
+
+
+# ---------------------------------------------------------------------------------------- sizes
+
+
+@dataclass(frozen=True)
+class Sizes:
+    scalar_steps: int  # 8 tags per step: the scalars file
+    mixed_steps: int  # 8 scalar tags per step, 160 histograms every 100 steps: the mixed file
+    big_histogram_tags: int  # histograms every 100 steps in the big file (same scalars as mixed)
+    csv_rows: int
+    caffe_iterations: int
+    small_runs: int
+    rounds: int  # fast tools
+    slow_rounds: int  # tbparse, EventAccumulator, parse_log.py
+    startup_rounds: int
+
+
+FULL = Sizes(scalar_steps=250_000, mixed_steps=25_000, big_histogram_tags=480, csv_rows=2_000_000, caffe_iterations=1_000_000, small_runs=1_000, rounds=3, slow_rounds=2, startup_rounds=7)
+QUICK = Sizes(scalar_steps=25_000, mixed_steps=2_500, big_histogram_tags=480, csv_rows=200_000, caffe_iterations=100_000, small_runs=200, rounds=2, slow_rounds=1, startup_rounds=5)
+
+
+# ------------------------------------------------------------------------------ event files
+
+
+SIMPLE_TAGS = ("train/loss", "train/lr", "train/grad_norm", "train/loss_scale", "train/accuracy", "train/samples_per_sec")
+TENSOR_TAGS = ("val/loss", "val/accuracy")  # written as TF2 tf.summary.scalar writes them: tensors, plugin `scalars`
+
+
+@contextlib.contextmanager
+def fast_record_checksums():
+    """tensorboard's RecordWriter with the crc32c C package instead of its pure-Python CRC: the same bytes."""
+    import crc32c
+    from tensorboard.compat.tensorflow_stub import pywrap_tensorflow
+    from tensorboard.summary.writer import record_writer
+
+    def masked_crc32c(data: bytes) -> int:
+        crc = crc32c.crc32c(data)
+        return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+    for sample in (b"", b"\x00" * 12, bytes(range(256)), b"nandoctor" * 99):
+        assert masked_crc32c(sample) == pywrap_tensorflow.masked_crc32c(sample)
+    original = record_writer.masked_crc32c
+    record_writer.masked_crc32c = masked_crc32c
+    try:
+        yield
+    finally:
+        record_writer.masked_crc32c = original
+
+
+def trajectories(steps: int, seed: int = 0, broken: bool = True):
+    """Per step, the values of the eight scalar tags of a run; a broken one diverges at 96 % and ends in NaN."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    step = np.arange(steps, dtype=np.float64)
+    blowup = int(steps * 0.96) if broken else steps
+    loss = (2.3 * np.exp(-step / (steps / 3)) + 0.3) * np.exp(rng.normal(0, 0.03, steps))
+    growth = np.clip(step - blowup, 0, None)
+    loss *= 1.03 ** growth
+    if np.any(loss > 1e4):
+        loss[int(np.argmax(loss > 1e4)) :] = np.nan
+    warmup = max(1, steps // 50)
+    lr = np.where(step < warmup, 1e-3 * (step + 1) / warmup, 1e-3 * 0.5 * (1 + np.cos(np.pi * (step - warmup) / max(1, steps - warmup))))
+    grad_norm = np.exp(rng.normal(0, 0.2, steps)) * 1.05 ** growth
+    grad_norm[np.isnan(loss)] = np.inf
+    scale = np.empty(steps)
+    current, since_change = 65536.0, 0
+    overflow = rng.random(steps) < 1 / 3000
+    for index in range(steps):
+        if index >= blowup and current > 1:
+            current /= 2
+            since_change = 0
+        elif overflow[index]:
+            current, since_change = current / 2, 0
+        elif since_change >= 2000:
+            current, since_change = min(current * 2, 2.0**24), 0
+        else:
+            since_change += 1
+        scale[index] = current
+    accuracy = np.clip(0.1 + 0.8 * (1 - np.exp(-step / (steps / 4))) + rng.normal(0, 0.01, steps), 0, 1)
+    accuracy[growth > 0] = 0.1
+    speed = 1000 + rng.normal(0, 10, steps)
+    val_loss = loss * 1.05
+    val_accuracy = accuracy * 0.97
+    return {"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm, "train/loss_scale": scale, "train/accuracy": accuracy, "train/samples_per_sec": speed, "val/loss": val_loss, "val/accuracy": val_accuracy}
+
+
+def write_event_file(folder: Path, steps: int, histogram_tags: int = 0, histogram_every: int = 100, image_every: int = 5000, seed: int = 0, broken: bool = True) -> Path:
+    """One event file: 8 scalar tags every step (6 simple values, 2 TF2 tensor scalars), optionally
+    a ~540-bucket histogram for each of `histogram_tags` tags every `histogram_every` steps and three
+    32x32 PNG images every `image_every` steps."""
+    import numpy as np
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    values = trajectories(steps, seed, broken)
+    columns = {tag: values[tag].tolist() for tag in (*SIMPLE_TAGS, *TENSOR_TAGS)}
+    rng = np.random.default_rng(seed + 1)
+    limits = np.sort(rng.normal(size=540)).tolist()
+    bucket_sets = [rng.integers(0, 100, size=540).astype(float).tolist() for _ in range(16)]
+    png = b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, size=3000, dtype=np.uint8).tobytes()
+    Event, Summary, Value = event_pb2.Event, summary_pb2.Summary, summary_pb2.Summary.Value
+    tensor_scalar = _tensor_scalar_builder()
+    with fast_record_checksums():
+        # EventFileWriter names the file and writes the file_version record; the records after it go
+        # through the same RecordWriter it uses, without its queue thread (a lock per event).
+        writer = EventFileWriter(str(folder))
+        writer.close()
+        (path,) = folder.glob("*tfevents*")
+        with open(path, "ab") as handle:
+            records = RecordWriter(handle)
+            for step in range(steps):
+                wall_time = 1.7e9 + step * 0.05
+                for tag in SIMPLE_TAGS:
+                    records.write(Event(wall_time=wall_time, step=step, summary=Summary(value=[Value(tag=tag, simple_value=columns[tag][step])])).SerializeToString())
+                for tag in TENSOR_TAGS:
+                    records.write(Event(wall_time=wall_time, step=step, summary=tensor_scalar(tag, columns[tag][step], with_metadata=step == 0)).SerializeToString())
+                if histogram_tags and step % histogram_every == 0:
+                    for number in range(histogram_tags):
+                        histogram = summary_pb2.HistogramProto(min=-3.0, max=3.0, num=1e4, sum=1.0, sum_squares=1e4, bucket_limit=limits, bucket=bucket_sets[number % 16])
+                        records.write(Event(wall_time=wall_time, step=step, summary=Summary(value=[Value(tag=f"layer{number // 2}/{('weight', 'grad')[number % 2]}", histo=histogram)])).SerializeToString())
+                if histogram_tags and step % image_every == 0:
+                    for number in range(3):
+                        image = Summary.Image(height=32, width=32, colorspace=3, encoded_image_string=png)
+                        records.write(Event(wall_time=wall_time, step=step, summary=Summary(value=[Value(tag=f"samples/{number}", image=image)])).SerializeToString())
+    return path
+
+
+def _tensor_scalar_builder():
+    """A TF2 scalar Summary, byte for byte what tensorboard's `scalar_pb` builds, at a fraction of its cost."""
+    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2
+    from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+
+    metadata = scalar_pb("probe", 0.0).value[0].metadata
+
+    def build(tag: str, value: float, with_metadata: bool) -> summary_pb2.Summary:
+        tensor = tensor_pb2.TensorProto(dtype=1, tensor_shape=tensor_shape_pb2.TensorShapeProto(), float_val=[value])
+        item = summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=metadata) if with_metadata else summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+        return summary_pb2.Summary(value=[item])
+
+    for probe in (0.5, -1.25e-7, float("nan"), 3.0e38):
+        assert build("t", probe, True).SerializeToString() == scalar_pb("t", probe).SerializeToString()
+    return build
+
+
+# ------------------------------------------------------------------------------------ CSV, Caffe
+
+
+def write_lightning_csv(path: Path, rows: int, seed: int = 0, broken: bool = True) -> Path:
+    """Lightning's CSVLogger metrics.csv: sparse rows (lr every 10th, a val row every 1,000); in a
+    broken run the loss turns NaN for the last 0.5 %."""
+    rng = random.Random(seed)
+    nan_from = int(rows * 0.995) if broken else rows
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        handle.write("epoch,lr-Adam,step,train_loss,val_loss\n")
+        loss, lines = 2.3, []
+        for step in range(rows):
+            loss *= 0.9999995 if rows > 100_000 else 0.9995
+            lr = repr(1e-3 * 0.5 ** (step // max(1, rows // 4))) if step % 10 == 0 else ""
+            if step % 1000 == 999:
+                lines.append(f"{step // 10_000},{lr},{step},,{loss * (1.05 + rng.random() * 0.01)!r}\n")
+            else:
+                value = "nan" if step >= nan_from else repr(loss * (1 + rng.gauss(0, 0.05)))
+                lines.append(f"{step // 10_000},{lr},{step},{value},\n")
+            if len(lines) >= 100_000:
+                handle.writelines(lines)
+                lines.clear()
+        handle.writelines(lines)
+    return path
+
+
+CAFFE_TEST_EVERY, CAFFE_SNAPSHOT_EVERY = 1000, 10000
+CAFFE_NONFINITE = ("nan", "-nan", "inf", "-nan", "nan")  # what glog prints for a broken loss, cycled
+
+
+def glog_prefix(seconds: float, source: str) -> str:
+    """`I0101 00:00:00.108444 28865 solver.cpp:237] ` for a time in seconds since the start."""
+    micros = int(seconds * 1e6)
+    whole = micros // 1_000_000
+    day, hour, minute, second = 1 + whole // 86400, whole // 3600 % 24, whole // 60 % 60, whole % 60
+    return f"I01{day % 28 + 1:02d} {hour:02d}:{minute:02d}:{second:02d}.{micros % 1_000_000:06d} 28865 {source}] "
+
+
+def write_caffe_log(path: Path, iterations: int, seed: int = 0, broken: bool = True) -> tuple[Path, int]:
+    """A BVLC Caffe 1.0 solver log with display: 1 (per iteration the smoothed loss, two train net
+    outputs and the sgd_solver lr line; a test block every 1,000 iterations; snapshots). The last
+    0.1 % of iterations print nan, -nan or inf. Returns the path and how many losses are non-finite."""
+    rng = random.Random(seed)
+    solver = ["test_iter: 100", f"test_interval: {CAFFE_TEST_EVERY}", "base_lr: 0.01", "display: 1", f"max_iter: {iterations}", 'lr_policy: "step"', "gamma: 0.1", "momentum: 0.9", "weight_decay: 0.0005", f"stepsize: {max(1, iterations * 3 // 10)}", f"snapshot: {CAFFE_SNAPSHOT_EVERY}", 'snapshot_prefix: "snapshots/caffenet"', "solver_mode: GPU", 'net: "train_val.prototxt"', 'type: "SGD"']
+    lines = [glog_prefix(0, "caffe.cpp:184") + "Using GPUs 0\n", glog_prefix(0, "solver.cpp:48") + "Initializing solver from parameters: \n", *(line + "\n" for line in solver)]
+    lines += [glog_prefix(0.2, "solver.cpp:60") + "Solver scaffolding done.\n", glog_prefix(0.3, "caffe.cpp:212") + "Starting Optimization\n", glog_prefix(0.3, "solver.cpp:288") + "Solving CaffeNet\n", glog_prefix(0.3, "solver.cpp:289") + "Learning Rate Policy: step\n"]
+    broken_from = iterations - max(1, iterations // 1000) if broken else iterations
+    nonfinite = 0
+    seconds = 0.3
+    with open(path, "w") as handle:
+        for step in range(iterations):
+            seconds += 0.1 + rng.random() * 0.01
+            if step % CAFFE_TEST_EVERY == 0:
+                accuracy, test_loss = min(0.9, 0.001 + step / iterations), 6.9 * math.exp(-step / (iterations * 0.3)) + 0.5
+                lines += [glog_prefix(seconds, "solver.cpp:341") + f"Iteration {step}, Testing net (#0)\n", glog_prefix(seconds + 30, "solver.cpp:409") + f"    Test net output #0: accuracy = {accuracy:.6g}\n", glog_prefix(seconds + 30, "solver.cpp:409") + f"    Test net output #1: loss = {test_loss:.6g} (* 1 = {test_loss:.6g} loss)\n"]
+            smoothed = 6.9 * math.exp(-step / (iterations * 0.3)) + rng.random() * 0.1
+            instant = smoothed + rng.gauss(0, 0.05)
+            shown, shown_instant = f"{smoothed:.6g}", f"{instant:.6g}"
+            if step >= broken_from:
+                shown = shown_instant = CAFFE_NONFINITE[step % len(CAFFE_NONFINITE)]
+                nonfinite += 1
+            lr = 0.01 * 0.1 ** (step // max(1, iterations * 3 // 10))
+            prefix = glog_prefix(seconds, "solver.cpp:237")
+            lines += [prefix + f"Iteration {step}, loss = {shown}\n", glog_prefix(seconds, "solver.cpp:253") + f"    Train net output #0: accuracy = {rng.random():.6g}\n", glog_prefix(seconds, "solver.cpp:253") + f"    Train net output #1: loss = {shown_instant} (* 1 = {shown_instant} loss)\n", glog_prefix(seconds, "sgd_solver.cpp:106") + f"Iteration {step}, lr = {lr:.6g}\n"]
+            if step % CAFFE_SNAPSHOT_EVERY == CAFFE_SNAPSHOT_EVERY - 1:
+                lines += [glog_prefix(seconds, "solver.cpp:459") + f"Snapshotting to binary proto file snapshots/caffenet_iter_{step + 1}.caffemodel\n", glog_prefix(seconds, "sgd_solver.cpp:269") + f"Snapshotting solver state to binary proto file snapshots/caffenet_iter_{step + 1}.solverstate\n"]
+            if len(lines) > 100_000:
+                handle.writelines(lines)
+                lines.clear()
+        lines.append(glog_prefix(seconds, "solver.cpp:326") + "Optimization Done.\n")
+        handle.writelines(lines)
+    return path, nonfinite
+
+
+def write_small_runs(root: Path, count: int) -> Path:
+    """A sweep of `count` small runs, one folder each: a third event files, a third Lightning CSVs,
+    a third Caffe logs; every other run breaks (NaN)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for number in range(count):
+        folder = root / f"run-{number:04d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        broken = number % 2 == 0
+        kind = number % 3
+        if kind == 0:
+            write_event_file(folder, 200, seed=number, broken=broken)
+        elif kind == 1:
+            write_lightning_csv(folder / "metrics.csv", 600, seed=number, broken=broken)
+        else:
+            write_caffe_log(folder / "caffe.INFO", 300, seed=number, broken=broken)
+    return root
+
+
+# ------------------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class Inputs:
+    root: Path
+    sizes: Sizes
+    made: dict = field(default_factory=dict)
+
+    def get(self, name: str, make):
+        if name in self.made:
+            return self.made[name]
+        marker = self.root / f"{name}.done.json"
+        if marker.exists():
+            self.made[name] = json.loads(marker.read_text())
+            return self.made[name]
+        started = time.perf_counter()
+        info = make()
+        marker.write_text(json.dumps(info))
+        log(f"generated {name} in {time.perf_counter() - started:.0f} s")
+        self.made[name] = info
+        return info
+
+    def event_file(self, name: str, steps: int, histogram_tags: int = 0) -> dict:
+        def make():
+            path = write_event_file(self.root / name, steps, histogram_tags)
+            return {"path": str(path), "bytes": path.stat().st_size, "scalars": 8 * steps}
+
+        return self.get(name, make)
+
+    def scalars(self) -> dict:
+        return self.event_file("tb-scalars", self.sizes.scalar_steps)
+
+    def mixed(self) -> dict:
+        return self.event_file("tb-mixed", self.sizes.mixed_steps, 160)
+
+    def big(self) -> dict:
+        return self.event_file("tb-big", self.sizes.mixed_steps, self.sizes.big_histogram_tags)
+
+    def small(self) -> dict:
+        return self.event_file("tb-1mb", 2_500)
+
+    def csv(self) -> dict:
+        def make():
+            path = write_lightning_csv(self.root / "csv" / "metrics.csv", self.sizes.csv_rows)
+            return {"path": str(path), "bytes": path.stat().st_size, "rows": self.sizes.csv_rows}
+
+        return self.get("csv", make)
+
+    def caffe(self) -> dict:
+        def make():
+            folder = self.root / "caffe"
+            folder.mkdir(parents=True, exist_ok=True)
+            path, nonfinite = write_caffe_log(folder / "caffe.INFO", self.sizes.caffe_iterations)
+            return {"path": str(path), "bytes": path.stat().st_size, "iterations": self.sizes.caffe_iterations, "nonfinite_losses": nonfinite}
+
+        return self.get("caffe", make)
+
+    def sweep(self) -> dict:
+        def make():
+            path = write_small_runs(self.root / "sweep", self.sizes.small_runs)
+            return {"path": str(path), "runs": self.sizes.small_runs, "bytes": sum(file.stat().st_size for file in path.rglob("*") if file.is_file())}
+
+        return self.get("sweep", make)
+
+
+# --------------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Sample:
+    wall: float
+    max_rss_mib: float
+    private_mib: float
+    stdout: str
+    returncode: int
+    inproc: float | None = None  # what the child timed itself, when it does
+    points: int | None = None
+
+
+GNU_TIME = Path("/usr/bin/time")
+
+
+def _private_sampler(pid: int, wrapped: bool, peak: list[int], done: threading.Event) -> None:
+    """Sample the child's RssAnon (its own memory, not mapped file pages) until it ends."""
+    if wrapped:  # the child is /usr/bin/time: watch the command it started
+        deadline = time.perf_counter() + 5
+        while not done.is_set() and time.perf_counter() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+                if children:
+                    pid = int(children[0])
+                    break
+            done.wait(0.001)
+    path = f"/proc/{pid}/status"
+    while not done.is_set():
+        try:
+            with open(path) as handle:
+                for line in handle:
+                    if line.startswith("RssAnon:"):
+                        peak[0] = max(peak[0], int(line.split()[1]))
+                        break
+        except OSError:
+            return
+        done.wait(0.004)
+
+
+CHILD_ENV: dict[str, str] = dict(os.environ)
+
+
+def child_environment(root: Path) -> None:
+    """Children compile each module once, as on any install, into a bytecode cache in the bench folder.
+
+    (An environment with PYTHONDONTWRITEBYTECODE=1 would make every start compile nandoctor's
+    modules from source again; the start-up section measures that case too.)
+    """
+    CHILD_ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+    CHILD_ENV["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+
+
+def run_child(command: list[str], *, timeout: float = 3600, env: dict | None = None, cwd: Path | None = None) -> Sample:
+    """One fresh process: wall time around it, its peak RSS and sampled peak private memory.
+
+    The peak RSS comes from GNU time's %M where it is installed: a child of this (large) process
+    would otherwise count the pages it shared with it before exec.
+    """
+    wrapped = GNU_TIME.exists()
+    full_command = [str(GNU_TIME), "-f", "NANDOCTOR-BENCH-MAXRSS %M", *command] if wrapped else command
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(full_command, stdout=out, stderr=err, env=env or CHILD_ENV, cwd=cwd)
+        peak, done = [0], threading.Event()
+        sampler = threading.Thread(target=_private_sampler, args=(process.pid, wrapped, peak, done), daemon=True)
+        sampler.start()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    max_rss = math.nan
+    for line in stderr.splitlines():
+        if line.startswith("NANDOCTOR-BENCH-MAXRSS "):
+            max_rss = int(line.split()[1]) / 1024
+    sample = Sample(wall, max_rss, peak[0] / 1024, stdout, process.returncode)
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\n{stderr[-3000:]}")
+    last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    if last.startswith("INPROC "):
+        _, seconds, points = last.split()
+        sample.inproc, sample.points = float(seconds), int(points)
+    return sample
+
+
+PY = sys.executable
+NANDOCTOR = [str(Path(sys.executable).with_name("nandoctor"))] if Path(sys.executable).with_name("nandoctor").exists() else [sys.executable, "-m", "nandoctor"]
+
+CHILD_TBPARSE = """
+import sys, time
+from tbparse import SummaryReader
+started = time.perf_counter()
+reader = SummaryReader(sys.argv[1])
+points = len(reader.scalars) + len(reader.tensors)  # TF2 scalars are tensors to EventAccumulator
+print("INPROC", time.perf_counter() - started, points)
+"""
+CHILD_EA = """
+import sys, time
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+started = time.perf_counter()
+accumulator = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "tensors": 0})
+accumulator.Reload()
+tags = accumulator.Tags()
+points = sum(len(accumulator.Scalars(tag)) for tag in tags["scalars"]) + sum(len(accumulator.Tensors(tag)) for tag in tags["tensors"])
+print("INPROC", time.perf_counter() - started, points)
+"""
+CHILD_FRAMING = """
+import mmap, struct, sys, time
+started = time.perf_counter()
+with open(sys.argv[1], "rb") as handle:
+    view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+unpack = struct.Struct("<Q").unpack_from
+position, records, size = 0, 0, len(view)
+while position + 12 <= size:
+    end = position + unpack(view, position)[0] + 16
+    if end > size:
+        break
+    position, records = end, records + 1
+print("INPROC", time.perf_counter() - started, records)
+"""
+CHILD_READ = """
+import sys, time
+import importlib
+reader = importlib.import_module("nandoctor.readers." + sys.argv[2])
+options = {"verify_crc": sys.argv[3] == "crc"} if sys.argv[2] == "tensorboard" else {}
+started = time.perf_counter()
+part = reader.read(sys.argv[1], **options)
+print("INPROC", time.perf_counter() - started, sum(len(series) for series in part.series))
+"""
+CHILD_PANDAS = """
+import sys, time
+import pandas
+started = time.perf_counter()
+frame = pandas.read_csv(sys.argv[1], engine="c")
+print("INPROC", time.perf_counter() - started, int(frame.notna().sum().sum()))
+"""
+CHILD_RULES = """
+import json, sys, time
+started = time.perf_counter()
+from nandoctor.discover import discover
+from nandoctor.engine import Options, diagnose, selected_rules
+from nandoctor.features import Facts
+from nandoctor.load import load_run
+imported = time.perf_counter()
+specs, _ = discover(sys.argv[1])
+run, _ = load_run(specs[0])
+read = time.perf_counter()
+rules = selected_rules(Options())
+facts = Facts(run)
+timings = []
+for rule in rules:
+    if rule.applicable(run):
+        began = time.perf_counter()
+        list(rule.check(run, facts))
+        timings.append((time.perf_counter() - began, rule.id, rule.slug))
+timings.sort(reverse=True)
+longest = max(len(series) for series in run.series)
+print(json.dumps({"import": imported - started, "read": read - imported, "rules": sum(item[0] for item in timings), "longest_series": longest, "top": timings[:6]}))
+"""
+
+
+def nandoctor_json(path: str, *extra: str) -> list[str]:
+    return [*NANDOCTOR, "analyze", path, "--format", "json", "--jobs", "1", *extra]
+
+
+def python_child(code: str, *arguments: str) -> list[str]:
+    return [PY, "-c", code, *arguments]
+
+
+def warm(path: str) -> None:
+    """Read a file once so every tool finds it in the page cache."""
+    with open(path, "rb") as handle:
+        while handle.read(1 << 24):
+            pass
+
+
+def interleaved(tools: dict[str, list[str]], rounds: int, slow: set[str] = frozenset(), slow_rounds: int = 1) -> dict[str, list[Sample]]:
+    """Every tool once per round, the order rotating each round; slow tools only in their first rounds."""
+    names = list(tools)
+    results: dict[str, list[Sample]] = {name: [] for name in names}
+    for number in range(rounds):
+        order = names[number % len(names) :] + names[: number % len(names)]
+        for name in order:
+            if name in slow and number >= slow_rounds:
+                continue
+            results[name].append(run_child(tools[name]))
+            log(f"  round {number + 1}: {name} {results[name][-1].wall:.2f} s")
+    return results
+
+
+def median(values) -> float:
+    values = [value for value in values if value is not None]
+    return statistics.median(values) if values else math.nan
+
+
+def ratio_of_medians_per_round(results: dict[str, list[Sample]], numerator: str, denominator: str, attribute: str = "wall") -> float:
+    """The median over the rounds both ran in of numerator / denominator (side by side)."""
+    pairs = zip(results[numerator], results[denominator])
+    return median(getattr(top, attribute) / getattr(bottom, attribute) for top, bottom in pairs if getattr(top, attribute) and getattr(bottom, attribute))
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as `uptime` prints them."""
+    with contextlib.suppress(OSError), open("/proc/loadavg") as handle:
+        return " ".join(handle.read().split()[:3])
+    return "?"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.{digits}f}" if value < 1 else f"{value:.2f}"
+
+
+def table(results: dict[str, list[Sample]], *, size_bytes: int | None = None, reference: str | None = None, note: dict[str, str] | None = None) -> list[str]:
+    lines = ["| tool | rounds | wall s (median) | in-process s | points | max RSS MiB | private MiB | " + (f"x {reference} (wall, per round) |" if reference else "|"), "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if reference else "")]
+    for name, samples in results.items():
+        if not samples:
+            continue
+        row = [name + (f" ({note[name]})" if note and name in note else ""), str(len(samples)), fmt(median(s.wall for s in samples)), fmt(median(s.inproc for s in samples)), f"{samples[-1].points:,}" if samples[-1].points is not None else "-", f"{median(s.max_rss_mib for s in samples):.0f}", f"{median(s.private_mib for s in samples):.0f}"]
+        if reference:
+            row.append(fmt(ratio_of_medians_per_round(results, name, reference)) if results.get(reference) else "-")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def report_points(sample: Sample) -> tuple[int, int]:
+    """(points, non-finite values) over every series of a `--format json` report."""
+    report = json.loads(sample.stdout)
+    series = [item for run in report["runs"] for item in run["series"]]
+    return sum(item["points"] for item in series), sum(item["nonfinite"] for item in series)
+
+
+# ----------------------------------------------------------------------------------- sections
+
+
+def section_startup(inputs: Inputs, out: list[str]) -> None:
+    small = inputs.small()
+    folder = str(Path(small["path"]).parent)
+    warm(small["path"])
+    tools = {
+        "python -c pass": python_child("pass"),
+        "python -c 'import numpy'": python_child("import numpy"),
+        "nandoctor analyze --format json": nandoctor_json(folder),
+        "nandoctor analyze (text report)": [*NANDOCTOR, "analyze", folder, "--color", "never"],
+        "nandoctor analyze --format json, no bytecode cache": ["env", "PYTHONDONTWRITEBYTECODE=1", "PYTHONPYCACHEPREFIX=", *nandoctor_json(folder)],
+    }
+    results = interleaved(tools, inputs.sizes.startup_rounds)
+    heading(out, f"Start-up: one run of {small['bytes'] / 1e6:.1f} MB ({small['scalars']:,} scalars, event file), target < 0.5 s wall")
+    out += table(results)
+    out.append(f"\nnandoctor analyze --format json: median {median(s.wall for s in results['nandoctor analyze --format json']):.3f} s wall; of which Python itself {median(s.wall for s in results['python -c pass']):.3f} s and numpy's import {median(s.wall for s in results[tools_key(results, 'numpy')]) - median(s.wall for s in results['python -c pass']):.3f} s.")
+
+
+def tools_key(results: dict, word: str) -> str:
+    return next(name for name in results if word in name)
+
+
+def event_file_section(inputs: Inputs, out: list[str], info: dict, title: str, target: float) -> dict[str, list[Sample]]:
+    path = info["path"]
+    warm(path)
+    tools = {
+        "nandoctor analyze": nandoctor_json(path),
+        "nandoctor analyze --no-crc": nandoctor_json(path, "--no-crc"),
+        "nandoctor reader": python_child(CHILD_READ, path, "tensorboard", "crc"),
+        "nandoctor reader, no CRC": python_child(CHILD_READ, path, "tensorboard", "nocrc"),
+        "tbparse": python_child(CHILD_TBPARSE, path),
+        "EventAccumulator": python_child(CHILD_EA, path),
+        "framing scan": python_child(CHILD_FRAMING, path),
+        "cat": ["cat", path],
+    }
+    slow = {"tbparse", "EventAccumulator"}
+    results = interleaved(tools, inputs.sizes.rounds, slow, inputs.sizes.slow_rounds)
+    for name in ("nandoctor analyze", "nandoctor analyze --no-crc"):
+        points, nonfinite = report_points(results[name][-1])
+        results[name][-1].points = points
+    heading(out, f"{title}: {info['bytes'] / 1e6:.0f} MB, {info['scalars']:,} scalars written (6 simple values + 2 TF2 tensor scalars per step)")
+    out += table(results, reference="nandoctor analyze", note={"nandoctor reader": "CRC", "framing scan": "length + skip, pure Python"})
+    speedup = ratio_of_medians_per_round(results, "tbparse", "nandoctor analyze")
+    speedup_ea = ratio_of_medians_per_round(results, "EventAccumulator", "nandoctor analyze")
+    read_over_scan = median(s.inproc for s in results["nandoctor reader"]) / median(s.inproc for s in results["framing scan"])
+    read_over_scan_nocrc = median(s.inproc for s in results["nandoctor reader, no CRC"]) / median(s.inproc for s in results["framing scan"])
+    out.append("")
+    out.append(f"- end to end, CRC on: **{speedup:.1f}x** faster than tbparse (target >= {target:g}x: {'met' if speedup >= target else 'MISSED'}); {speedup_ea:.1f}x faster than EventAccumulator.")
+    out.append(f"- the read itself, in-process: {read_over_scan:.2f}x the framing scan with CRC, {read_over_scan_nocrc:.2f}x without (target <= 3x).")
+    points = {name: samples[-1].points for name, samples in results.items() if samples and samples[-1].points is not None and name not in ("framing scan",)}
+    same = len(set(points.values())) == 1
+    out.append(f"- scalar points: {', '.join(f'{name} {count:,}' for name, count in points.items())} ({'all equal' if same else 'DIFFER'}; {info['scalars']:,} written).")
+    return results
+
+
+def section_tb_scalars(inputs: Inputs, out: list[str]) -> None:
+    event_file_section(inputs, out, inputs.scalars(), "TensorBoard, scalars only", 20)
+
+
+def section_tb_mixed(inputs: Inputs, out: list[str]) -> None:
+    event_file_section(inputs, out, inputs.mixed(), "TensorBoard, histogram-heavy", 50)
+
+
+def section_memory(inputs: Inputs, out: list[str]) -> None:
+    files = {"scalars": inputs.scalars(), "mixed": inputs.mixed(), "big": inputs.big()}
+    heading(out, "Peak memory against file size: `nandoctor analyze FILE --format json` (CRC on)")
+    out += ["| file | size MB | scalar points | wall s | max RSS MiB (incl. mapped file pages) | private MiB (RssAnon) |", "|---|---:|---:|---:|---:|---:|"]
+    tools = {}
+    for name, info in files.items():
+        warm(info["path"])
+        tools[name] = nandoctor_json(info["path"])
+    results = interleaved(tools, inputs.sizes.rounds)
+    for name, info in files.items():
+        samples = results[name]
+        points, _ = report_points(samples[-1])
+        out.append(f"| {name} | {info['bytes'] / 1e6:.0f} | {points:,} | {fmt(median(s.wall for s in samples))} | {median(s.max_rss_mib for s in samples):.0f} | {median(s.private_mib for s in samples):.0f} |")
+
+
+def section_csv(inputs: Inputs, out: list[str]) -> None:
+    info = inputs.csv()
+    path = info["path"]
+    warm(path)
+    tools = {
+        "nandoctor analyze": nandoctor_json(path),
+        "nandoctor reader": python_child(CHILD_READ, path, "csv", "-"),
+        "pandas read_csv (C engine)": python_child(CHILD_PANDAS, path),
+        "cat": ["cat", path],
+    }
+    results = interleaved(tools, inputs.sizes.rounds)
+    points, nonfinite = report_points(results["nandoctor analyze"][-1])
+    results["nandoctor analyze"][-1].points = points
+    heading(out, f"CSV (Lightning metrics.csv): {info['bytes'] / 1e6:.0f} MB, {info['rows']:,} rows")
+    out += table(results, reference="pandas read_csv (C engine)")
+    reader_vs_pandas = median(s.inproc for s in results["nandoctor reader"]) / median(s.inproc for s in results["pandas read_csv (C engine)"])
+    out.append(f"\n- nandoctor's reader in-process: {reader_vs_pandas:.2f}x pandas read_csv's time (target: the C engine or faster). {nonfinite:,} non-finite values kept.")
+
+
+def section_caffe(inputs: Inputs, out: list[str]) -> None:
+    info = inputs.caffe()
+    path = info["path"]
+    warm(path)
+    tools = {
+        "nandoctor analyze": nandoctor_json(path),
+        "nandoctor reader": python_child(CHILD_READ, path, "caffe", "-"),
+        "cat": ["cat", path],
+    }
+    parse_log = os.environ.get("PARSE_LOG")
+    scratch = None
+    if parse_log:
+        scratch = Path(tempfile.mkdtemp(prefix="nandoctor-parse-log-"))
+        tools["parse_log.py"] = [os.environ.get("PARSE_LOG_PYTHON", PY), parse_log, path, str(scratch)]
+    results = interleaved(tools, inputs.sizes.rounds, {"parse_log.py"}, inputs.sizes.slow_rounds)
+    points, nonfinite = report_points(results["nandoctor analyze"][-1])
+    results["nandoctor analyze"][-1].points = points
+    heading(out, f"Caffe solver log: {info['bytes'] / 1e6:.0f} MB, {info['iterations']:,} iterations (display: 1)")
+    out += table(results, reference="nandoctor analyze")
+    out.append("")
+    if parse_log:
+        speedup = ratio_of_medians_per_round(results, "parse_log.py", "nandoctor analyze")
+        out.append(f"- end to end **{speedup:.1f}x** faster than parse_log.py (target >= 5x: {'met' if speedup >= 5 else 'MISSED'}).")
+        shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        out.append("- parse_log.py: skipped (set PARSE_LOG=path/to/parse_log.py, from BVLC/caffe tools/extra, to time it; PARSE_LOG_PYTHON picks its interpreter).")
+    out.append(f"- non-finite values in the report: {nonfinite:,} (the log prints nan/-nan/inf for {info['nonfinite_losses']:,} iterations, in the smoothed loss and in the train net's loss output).")
+
+
+def section_jobs(inputs: Inputs, out: list[str]) -> None:
+    info = inputs.sweep()
+    for file in Path(info["path"]).rglob("*"):
+        if file.is_file():
+            warm(str(file))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    tools = {"--jobs 1": [*NANDOCTOR, "analyze", info["path"], "--format", "json", "--jobs", "1"], "--jobs 2": [*NANDOCTOR, "analyze", info["path"], "--format", "json", "--jobs", "2"]}
+    results = interleaved(tools, inputs.sizes.rounds)
+    heading(out, f"Many runs: {info['runs']:,} small runs ({info['bytes'] / 1e6:.0f} MB: event files, CSVs, Caffe logs), {cores} cores")
+    out += table(results, reference="--jobs 2")
+    speedup = ratio_of_medians_per_round(results, "--jobs 1", "--jobs 2")
+
+    def without_seconds(sample: Sample) -> dict:
+        report = json.loads(sample.stdout)
+        report["summary"].pop("seconds", None)
+        return report
+
+    same = all(without_seconds(sample) == without_seconds(results["--jobs 1"][0]) for samples in results.values() for sample in samples)
+    runs_per_second = info["runs"] / median(s.wall for s in results["--jobs 2"])
+    out.append(f"\n- --jobs 2 is **{speedup:.2f}x** the one-process rate (target >= 1.7x: {'met' if speedup >= 1.7 else 'MISSED'}), {runs_per_second:.0f} runs/s; reports {'identical' if same else 'DIFFERENT'} to --jobs 1.")
+
+
+def section_rules(inputs: Inputs, out: list[str]) -> None:
+    """Where one big run's time goes, in-process: reading, and the rules that cost most."""
+    heading(out, "Where the time goes (one process, one round): reading and the slowest rules")
+    out += ["| run | import s | read s | all rules s | longest series | slowest rules (s) |", "|---|---:|---:|---:|---:|---|"]
+    for name, info in (("scalars event file", inputs.scalars()), ("CSV", inputs.csv()), ("Caffe log", inputs.caffe())):
+        sample = run_child(python_child(CHILD_RULES, info["path"]))
+        found = json.loads(sample.stdout.strip().splitlines()[-1])
+        top = ", ".join(f"{rule} {seconds:.2f}" for seconds, rule, _ in found["top"])
+        out.append(f"| {name} | {found['import']:.2f} | {found['read']:.2f} | {found['rules']:.2f} | {found['longest_series']:,} | {top} |")
+
+
+def warm_up(inputs: Inputs) -> None:
+    """Run every kind of child once on small inputs, untimed, so each has its bytecode cached."""
+    small = inputs.small()["path"]
+    tiny_csv = write_lightning_csv(inputs.root / "warm-up" / "metrics.csv", 500)
+    tiny_caffe, _ = write_caffe_log(inputs.root / "warm-up" / "caffe.INFO", 200)
+    commands = [
+        nandoctor_json(small), [*NANDOCTOR, "analyze", small, "--color", "never"], nandoctor_json(str(tiny_csv)), nandoctor_json(str(tiny_caffe)),
+        [*NANDOCTOR, "analyze", str(inputs.root / "warm-up"), "--jobs", "2", "--format", "json"],
+        python_child(CHILD_READ, small, "tensorboard", "crc"), python_child(CHILD_READ, str(tiny_csv), "csv", "-"), python_child(CHILD_READ, str(tiny_caffe), "caffe", "-"),
+        python_child(CHILD_EA, small), python_child(CHILD_FRAMING, small), python_child(CHILD_PANDAS, str(tiny_csv)), python_child(CHILD_RULES, small),
+    ]
+    if _importable("tbparse"):
+        commands.append(python_child(CHILD_TBPARSE, small))
+    started = time.perf_counter()
+    for command in commands:
+        run_child(command)
+    log(f"warm-up (bytecode caches) in {time.perf_counter() - started:.0f} s")
+
+
+def heading(out: list[str], title: str) -> None:
+    out += ["", f"### {title}", "", f"load average before: {load_average()}", ""]
+
+
+def machine() -> list[str]:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    memory = "?"
+    with contextlib.suppress(OSError):
+        memory = f"{int(open('/proc/meminfo').readline().split()[1]) / 2**20:.0f} GiB"
+    versions = []
+    for package in ("numpy", "pandas", "tensorboard", "tbparse", "crc32c", "protobuf"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+
+            versions.append(f"{package} {version(package)}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return [f"Machine: {cpu}, {cores} cores, {memory} RAM; {platform.system()} {platform.release()}; Python {platform.python_version()}; " + ", ".join(versions) + "."]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a tenth of the sizes and fewer rounds: about a minute")
+    parser.add_argument("--dir", type=Path, help="generate the inputs here and keep them for the next run (default: a temporary folder, removed after)")
+    parser.add_argument("--rounds", type=int, help="rounds of every tool (default: 3, or 2 with --quick)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION", help=f"run only these sections: {', '.join(SECTIONS)}")
+    options = parser.parse_args()
+    sizes = QUICK if options.quick else FULL
+    if options.rounds:
+        sizes = Sizes(**{**sizes.__dict__, "rounds": options.rounds, "slow_rounds": min(sizes.slow_rounds, options.rounds), "startup_rounds": max(options.rounds, sizes.startup_rounds)})
+    missing = [name for name in ("tbparse",) if not _importable(name)]
+    sections = [name for name in (options.only or SECTIONS)]
+    if missing and any(name.startswith("tb-") for name in sections):
+        raise SystemExit("tbparse is not installed: pip install -e '.[bench]' (or `make bench`)")
+    root = options.dir or Path(tempfile.mkdtemp(prefix="nandoctor-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    inputs = Inputs(root, sizes)
+    child_environment(root)
+    warm_up(inputs)
+    out = ["## nandoctor benchmark" + (" (--quick)" if options.quick else ""), "", *machine(), f"Inputs in a temporary folder; {sizes.rounds} rounds (tbparse, EventAccumulator and parse_log.py: {sizes.slow_rounds})."]
+    started = time.perf_counter()
+    try:
+        for name in sections:
+            log(f"== {name} (load {load_average()})")
+            globals()["section_" + name.replace("-", "_")](inputs, out)
+            out.append(f"\nload average after: {load_average()}")
+    finally:
+        if not options.dir:
+            shutil.rmtree(root, ignore_errors=True)
+    out += ["", f"The benchmark took {(time.perf_counter() - started) / 60:.1f} min."]
+    print("\n".join(out))
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+if __name__ == "__main__":
+    main()
