@@ -30,7 +30,7 @@ FORMAT = "stdout"
 TEXT_SUFFIXES = frozenset({".log", ".txt", ".out", ".err", ".stdout", ".stderr", ""})
 # Files people keep beside their logs that may quote training output: documentation, not a run.
 DOCUMENT_STEMS = ("readme", "license", "licence", "copying", "changelog", "changes", "notice", "authors", "contributing", "manifest", "history")
-BLOCK_BYTES = 32 << 20  # large enough to amortise numpy's per-call cost, small enough to bound memory
+BLOCK_BYTES = 16 << 20  # large enough to amortise numpy's per-call cost, small enough to bound memory
 MIN_SNIFF_LINES = 3  # metric lines with a loss-like key the head must hold (one overflow message is enough)
 TRACEBACK_TAIL_BYTES = 1 << 20  # how far after a traceback to look for its exception line
 TQDM_WINDOW_BYTES = 4096  # how far before an HF dict to look for the progress bar's step counter
@@ -57,6 +57,7 @@ _PAIR = re.compile(
 _HF_DICT = re.compile(rb"\{('[^{}\r\n]{1,8000})\}")
 _HF_PAIR = re.compile(rb"'([^'\r\n]{1,80})':\s*(?:np\.float\d*\(|tensor\()?\s*(" + NUMBER + rb")")
 _TQDM_COUNTER = re.compile(rb"(\d+)/(\d+) \[")
+_TQDM_COUNTER_TAIL = re.compile(rb"(\d+)/(\d+)\Z")  # searched in the bytes just before a ` [`
 _ARGUMENT = re.compile(rb"[(,]\s*([A-Za-z_]\w{0,60})=(" + NUMBER + rb")(?=[,)])")
 _MEGATRON_ITERATION = re.compile(rb"\biteration\s+(\d+)\s*/\s*\d+\s*\|")
 _MEGATRON_VALIDATION = re.compile(rb"validation loss at[^|\r\n]*?(\d+)?\s*\|")
@@ -221,11 +222,13 @@ class _Scan:
     exception: tuple[int, int, str] | None = None  # the last exception line after a traceback
     frameworks: dict[str, int] = field(default_factory=dict)
     keys: dict[bytes, _KeyInfo] = field(default_factory=dict)
+    hf_keys: dict[bytes, tuple[str, int, bool, bool]] = field(default_factory=dict)
     hparams: dict[str, float] = field(default_factory=dict)
     templates: list[_Template] = field(default_factory=list)
     template_hits: int = 0
     template_misses: int = 0
     main_bar_total: int = 0  # the longest tqdm bar before an HF dict: the training bar, whose counter is the step
+    previous_tail: bytes = b""  # the end of the previous block, where the bar above a block's first dict may be
 
     def saw(self, framework: str | None, count: int = 1) -> None:
         if framework:
@@ -414,6 +417,7 @@ def _scan_block(text: bytes, first_line: int, offset: int, scan: _Scan) -> None:
     _scan_overflows(text, lowered, newlines, first_line, offset, scan)
     _scan_stops(text, lowered, newlines, first_line, offset, scan)
     scan.flush()
+    scan.previous_tail = text[-TQDM_WINDOW_BYTES:]
 
 
 def _parse_segments(text: bytes, lowered: bytes, starts: list[int], ends: list[int], lines: list[int], offset: int, scan: _Scan) -> None:
@@ -719,29 +723,64 @@ def _parse_arguments(segment: bytes, scan: _Scan) -> None:
 def _parse_hf(text: bytes, segment: bytes, start: int, line: int, offset: int, scan: _Scan) -> None:
     """HF Trainer's logged dicts: `{'loss': 1.67, 'grad_norm': nan, 'learning_rate': 2e-05, 'epoch': 0.1}`."""
     for match in _HF_DICT.finditer(segment):
-        pairs = [(key.decode("utf-8", errors="replace"), value) for key, value in _HF_PAIR.findall(match.group(1))]
-        if not pairs or any(key.startswith("train") and key.endswith("_runtime") for key, _ in pairs):
-            continue  # the end-of-training summary (averages), not a point of the curve
-        if not any(role_for(key) != "other" for key, _ in pairs):
-            continue
-        step = next((float(value) for key, value in pairs if key == "step"), math.nan)
+        name_ids, values = [], []
+        step, metric, has_loss, summary = math.nan, False, False, False
+        for key, value in _HF_PAIR.findall(match.group(1)):
+            action, name_id, is_metric, loss_like = _hf_key(scan, key)
+            summary |= action == "summary"
+            metric |= is_metric
+            if action == "step":
+                step = float(value)
+            elif action == "value":
+                name_ids.append(name_id)
+                values.append(float(value))
+                has_loss |= loss_like
+        if summary or not metric or not name_ids:
+            continue  # the end-of-training summary (averages), or a dict of no metric at all
         if math.isnan(step):
             step = _tqdm_step_before(text, start + match.start(), scan)
-        kept = [(key, float(value)) for key, value in pairs if key not in HF_SKIPPED_KEYS and not key.endswith(HF_SKIPPED_SUFFIXES)]
-        if kept:
-            scan.saw("hf")
-            name_ids = [scan.name_id(key) for key, _ in kept]
-            scan.add_segment(offset + start + match.start(), line, step, math.nan, math.nan, HF, name_ids, [value for _, value in kept], any("loss" in key for key, _ in kept))
+        scan.saw("hf")
+        scan.add_segment(offset + start + match.start(), line, step, math.nan, math.nan, HF, name_ids, values, has_loss)
+
+
+def _hf_key(scan: _Scan, key: bytes) -> tuple[str, int, bool, bool]:
+    """What a key of an HF dict is for (`value`, `step`, `skip`, `summary`), its name id, and whether it names a metric."""
+    known = scan.hf_keys.get(key)
+    if known is None:
+        name = key.decode("utf-8", errors="replace")
+        if name == "step":
+            action = "step"
+        elif name.startswith("train") and name.endswith("_runtime"):
+            action = "summary"
+        elif name in HF_SKIPPED_KEYS or name.endswith(HF_SKIPPED_SUFFIXES):
+            action = "skip"
+        else:
+            action = "value"
+        role = role_for(name)
+        known = scan.hf_keys[key] = (action, scan.name_id(name) if action == "value" else -1, role != "other", "loss" in name)
+    return known
 
 
 def _tqdm_step_before(text: bytes, position: int, scan: _Scan) -> float:
-    """The step of the training bar drawn just before `position`: the last counter of the longest bar seen so
-    far (an evaluation bar, `50/50`, is shorter); NaN when only another bar is in sight."""
-    counters = _TQDM_COUNTER.findall(text, max(0, position - TQDM_WINDOW_BYTES), position)
-    if not counters:
-        return math.nan
-    scan.main_bar_total = max(scan.main_bar_total, max(int(total) for _, total in counters))
-    return next((float(done) for done, total in reversed(counters) if int(total) == scan.main_bar_total), math.nan)
+    """The step of the training bar drawn just before `position`: the last `done/total [` counter of the longest
+    bar seen so far (an evaluation bar, `50/50`, is shorter); NaN when only another bar is in sight."""
+    if position < TQDM_WINDOW_BYTES and scan.previous_tail:
+        # The bar may have been drawn at the end of the previous block.
+        text, position = scan.previous_tail + text[:position], len(scan.previous_tail) + position
+    low = max(0, position - TQDM_WINDOW_BYTES)
+    end = position
+    while True:
+        bracket = text.rfind(b" [", low, end)
+        if bracket < 0:
+            return math.nan
+        counter = _TQDM_COUNTER_TAIL.search(text, max(low, bracket - 48), bracket)
+        end = bracket
+        if counter is None:
+            continue
+        total = int(counter.group(2))
+        if total >= scan.main_bar_total:
+            scan.main_bar_total = total
+            return float(counter.group(1))
 
 
 def _read_megatron(segment: bytes, scan: _Scan) -> _Parsed | None:
@@ -908,24 +947,25 @@ def _gather(scan: _Scan) -> _Table:
         empty_int, empty_float = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
         return _Table(empty_int, empty_int, empty_float, empty_float, empty_float, empty_int, empty_int, empty_int, empty_float)
     sizes = np.array([chunk.position.size for chunk in chunks], dtype=np.int64)
-    first_index = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    first_index = np.concatenate(([0], np.cumsum(sizes)[:-1])).tolist()
+    parts = {attribute: [getattr(chunk, attribute) for chunk in chunks] for attribute in _Chunk.__dataclass_fields__}
+    parts["segment"] = [segment.astype(np.int64) + first for segment, first in zip(parts["segment"], first_index)]
+    scan.chunks = []
 
     def joined(attribute: str) -> np.ndarray:
-        return np.concatenate([getattr(chunk, attribute) for chunk in chunks])
+        # One attribute at a time, its pieces dropped as soon as they are joined: memory peaks at the points plus one column.
+        return np.concatenate(parts.pop(attribute))
 
     position = joined("position")
-    line, step, total, epoch, kind, name, value = (joined(name) for name in ("line", "step", "total", "epoch", "kind", "name", "value"))
-    segment = np.concatenate([chunk.segment.astype(np.int64) + first for chunk, first in zip(chunks, first_index.tolist())])
-    scan.chunks = []  # the joined arrays replace them: memory stays at one copy of the points
     order = np.argsort(position, kind="stable")  # template hits were buffered apart from the other lines of their block
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    point_segment = rank[segment]
-    del segment
+    point_segment = rank[joined("segment")]
+    name = joined("name")
     point_order = np.lexsort((point_segment, name))
     return _Table(
-        position[order], line[order], step[order], total[order], epoch[order],
-        kind[order].astype(np.int64), point_segment[point_order], name[point_order].astype(np.int64), value[point_order],
+        position[order], joined("line")[order], joined("step")[order], joined("total")[order], joined("epoch")[order],
+        joined("kind")[order].astype(np.int64), point_segment[point_order], name[point_order].astype(np.int64), joined("value")[point_order],
     )
 
 
@@ -1033,7 +1073,7 @@ def _global_steps(steps: np.ndarray, totals: np.ndarray, epochs: np.ndarray, war
 def _final_names(scan: _Scan, table: _Table) -> list[str]:
     """Series name per name id: as printed, except where two kinds of line print one name for different things.
 
-    Returns the names and, in `table.point_name`, ids re-pointed where a kind of line gets its own name.
+    Returns the names (new ones appended) and re-points the ids in `table.point_name` of the points renamed.
     """
     names = list(scan.names)
     point_kinds = table.kind[table.point_segment]
@@ -1063,9 +1103,12 @@ def _rename(names: list[str], table: _Table, points: np.ndarray, rename) -> None
 def _series_from_points(scan: _Scan, table: _Table, resolved: _Steps, warnings: list[str]) -> list[Series]:
     if not table.point_name.size:
         return []
+    printed_names = len(scan.names)
     names = _final_names(scan, table)
-    order = np.lexsort((table.point_segment, table.point_name))  # renames may have regrouped points
-    point_segment, point_name, point_value = table.point_segment[order], table.point_name[order], table.point_value[order]
+    point_segment, point_name, point_value = table.point_segment, table.point_name, table.point_value
+    if len(names) > printed_names:
+        order = np.lexsort((point_segment, point_name))  # renamed points join another group
+        point_segment, point_name, point_value = point_segment[order], point_name[order], point_value[order]
     bounds = np.searchsorted(point_name, np.arange(len(names) + 1))
     first_seen = sorted(range(len(names)), key=lambda number: point_segment[bounds[number]] if bounds[number] < bounds[number + 1] else np.iinfo(np.int64).max)
     series = []

@@ -488,6 +488,7 @@ def test_crlf_ansi_colours_and_non_utf8_bytes_do_not_change_the_numbers(tmp_path
 def test_a_file_read_in_many_blocks_gives_the_same_series(tmp_path, monkeypatch):
     text = keras_fit([[{"loss": 1.0}]] * 50, [{"loss": 1 / (epoch + 1), "val_loss": 2 / (epoch + 1)} for epoch in range(50)])
     text += "".join(f"iter {i} || Loss: {1 / (i + 1):.4f} || lr: 0.001\n" for i in range(200))
+    text += "".join("\r" + tqdm_bar(" 1%", step, 4000) + ("\n{'eval_loss': %s, 'epoch': 0.1}\n" % (1 / step) if step % 7 == 0 else "") for step in range(1, 400))
     whole = read(tmp_path, text)
     monkeypatch.setattr(stdout_reader, "BLOCK_BYTES", 257)
     pieces = read(tmp_path, text, "again.log")
@@ -612,3 +613,29 @@ def test_a_bar_loss_stays_the_train_loss_beside_component_losses(tmp_path):
     text = lightning_bars([[0.9, 0.8], [0.6, 0.5], [0.4, 0.3]], extra=", loss_cls=0.200, loss_box=0.100")
     run = only_run(write(tmp_path, "train.log", text))
     assert run.train_loss == "loss" and run.get("smoothed_loss") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "scale", "framework"),
+    [
+        ("2021-03-08 12:33:12 | INFO | fairseq.trainer | NOTE: overflow detected, setting loss scale to: 0.00048828125", 0.00048828125, "fairseq"),
+        ("2021-03-08 12:33:12 | INFO | fairseq.trainer | NOTE: gradient overflow detected, ignoring gradient, setting loss scale to: 2.0", 2.0, "fairseq"),
+        ("[INFO] [stage2.py:1500:step] [deepscale] OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 1, reducing to 1", 1.0, "deepspeed"),
+        ("[deepspeed] fp16 dynamic loss scale overflow! Skipping step. Attempted loss scale: 65536.0, reducing to 32768.0", 32768.0, "deepspeed"),
+        ("Gradient overflow.  Skipping step, reducing loss scale to 16384.0", 16384.0, "pytorch"),
+    ],
+)
+def test_every_spelling_of_an_overflow_message_is_one_overflow(tmp_path, line, scale, framework):
+    part = read(tmp_path, line + "\n")
+    (overflow,) = [event for event in part.events if event.kind == "overflow"]
+    assert f"reducing loss scale to {scale!r}" in overflow.message
+    assert by_name(part)["loss_scale"].values.tolist() == [scale] and part.meta["framework"] == framework
+
+
+def test_keras_early_stopping_and_lightnings_non_finite_monitor_are_early_stops(tmp_path):
+    text = keras_fit([[{"loss": 1.0}]] * 3, [{"loss": 0.9, "val_loss": 1.0}, {"loss": 0.8, "val_loss": 1.1}, {"loss": 0.7, "val_loss": 1.2}]) + "Epoch 3: early stopping\n"
+    (stop,) = [event for event in read(tmp_path, text).events if event.kind == "early_stop"]
+    assert stop.step == 3 and stop.line == 7
+    text = lightning_bars([[0.9], [0.8], [float("nan")]]) + "Monitored metric val_loss = nan is not finite. Previous best value was 0.512. Signaling Trainer to stop.\n"
+    (stop,) = [event for event in read(tmp_path, text, "lightning.log").events if event.kind == "early_stop"]
+    assert stop.step == 2 and "is not finite" in stop.message
