@@ -90,13 +90,10 @@ def rank_causes(findings: list[Finding], framework: str | None) -> list[Cause]:
     support = credit_explaining_causes(support)
     causes = []
     for cause_id, items in support.items():
-        miss = 1.0
-        for strength, _ in items:
-            miss *= 1.0 - min(strength, 0.999)
         items.sort(key=lambda item: -item[0])
         rule_ids = tuple(dict.fromkeys(finding.rule_id for _, finding in items))
         numbers = fix_numbers([finding for _, finding in items])
-        causes.append(Cause(id=cause_id, score=round(1.0 - miss, 3), title=CAUSES[cause_id].title, findings=rule_ids, fixes=fixes_for(cause_id, framework, numbers)))
+        causes.append(Cause(id=cause_id, score=round(noisy_or(items), 3), title=CAUSES[cause_id].title, findings=rule_ids, fixes=fixes_for(cause_id, framework, numbers)))
     causes.sort(key=lambda cause: (-cause.score, cause.id))
     return causes
 

@@ -435,6 +435,13 @@ class Facts:
         return None if self.loss is None else first_nonfinite_index(self.loss.values)
 
     @cached_property
+    def loss_end(self) -> int:
+        """How many leading points of the train loss come before its first non-finite value."""
+        if self.loss is None:
+            return 0
+        return len(self.loss) if self.loss_nonfinite_index is None else self.loss_nonfinite_index
+
+    @cached_property
     def lr_facts(self) -> LrFacts | None:
         return None if self.lr is None or len(self.lr) == 0 else lr_facts(self.lr)
 

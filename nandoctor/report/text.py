@@ -6,6 +6,8 @@ import io
 import math
 from typing import Any
 
+import numpy as np
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -91,7 +93,7 @@ def _finding_line(finding: Finding, indent: str) -> Text:
 
 def _print_sparkline(console: Console, series: Series, top_finding: Finding | None) -> None:
     bars, log_scale = sparkline(series, SPARK_WIDTH)
-    finite = series.values[[math.isfinite(value) for value in series.values]]
+    finite = series.values[np.isfinite(series.values)]
     first, last = (finite[0], finite[-1]) if finite.size else (math.nan, math.nan)
     label = f"  {series.name[:18]:<18} "
     line = Text(label)

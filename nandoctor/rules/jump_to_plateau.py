@@ -74,7 +74,7 @@ class JumpToPlateau(Rule):
         loss = facts.loss
         if loss is None:
             return
-        end = loss.values.size if facts.loss_nonfinite_index is None else facts.loss_nonfinite_index
+        end = facts.loss_end
         values, steps, unit = loss.values[:end], loss.steps[:end], loss.step_unit
         if values.size < int(self.min_before) + int(self.min_plateau_points) or np.any(values <= 0):
             return

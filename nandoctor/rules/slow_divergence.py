@@ -81,7 +81,7 @@ class SlowDivergence(Rule):
         loss = facts.loss
         if loss is None:
             return
-        end = loss.values.size if facts.loss_nonfinite_index is None else facts.loss_nonfinite_index
+        end = facts.loss_end
         values, steps, unit = loss.values[:end], loss.steps[:end], loss.step_unit
         if values.size < int(self.min_points_after) + 3 or np.any(values <= 0):
             return  # a log-loss trend needs a positive loss
