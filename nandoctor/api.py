@@ -93,5 +93,24 @@ def _diagnose_all(specs: list[RunSpec], rules: list, min_confidence: float, jobs
 
     # Several runs per task keep the pickling overhead small for sweeps of many tiny runs.
     chunk = max(1, len(specs) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(diagnose_spec, specs, [rules] * len(specs), [min_confidence] * len(specs), [verify_crc] * len(specs), chunksize=chunk)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_leave_interrupts_to_the_parent) as pool:
+        try:
+            yield from pool.map(diagnose_spec, specs, [rules] * len(specs), [min_confidence] * len(specs), [verify_crc] * len(specs), chunksize=chunk)
+        except BaseException:  # Ctrl-C (or the caller gave up): stop the workers now, not after their current runs
+            _stop_workers(pool)
+            raise
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Ctrl-C reaches every process of the group: a worker ignores it (else each prints a traceback);
+    the parent stops, the pool cancels what has not started, and the CLI exits 130 with one line."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool) -> None:
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # before shutdown() forgets them; Python < 3.14 has no terminate_workers()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.terminate()

@@ -80,6 +80,11 @@ def analyze(context, paths, output_format, output, fail_on, exit_zero, select, i
         params = rule_params(context.meta.get("nandoctor.config", {}))
     except ConfigError as error:
         raise click.UsageError(str(error)) from error
+    if output:
+        from .discover import overwritten_log
+
+        if (log := overwritten_log(output, paths)) is not None:
+            raise click.UsageError(f"-o {output} would overwrite {log}, a log being analysed; choose another file")
     stream = _open_output(output)
     streaming = output_format == "jsonl"
     progress = _Progress()

@@ -42,7 +42,27 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        """One line, whatever the path holds: a newline in a file name must not split the message."""
+        return one_line(f"{self.path}: {self.message}")
+
+
+_CONTROL_CHARACTERS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters (newlines in file names) escaped, so a message stays one line."""
+    return text.translate(_CONTROL_CHARACTERS)
+
+
+def _special_file(mode: int) -> str:
+    """What a path that is neither a regular file nor a folder is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (fifo), not a log file; not read"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a log file; not read"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a log file; not read"
+    return "not a regular file or folder"
 
 
 def discover(given: str) -> tuple[list[RunSpec], list[Problem]]:
@@ -63,7 +83,7 @@ def discover(given: str) -> tuple[list[RunSpec], list[Problem]]:
             problems.append(Problem(given, "no training logs found (looked for TensorBoard event files, CSV metrics and Caffe logs)"))
         return runs, problems
     if not stat.S_ISREG(mode):
-        return [], [Problem(given, "not a regular file or folder")]
+        return [], [Problem(given, _special_file(mode))]  # never opened: reading a fifo would block
     log = _sniff_file(path, given, problems, explicit=True)
     if log is None:
         return [], problems
@@ -82,7 +102,10 @@ def _sniff_file(path: Path, display: str, problems: list[Problem], explicit: boo
     reader = reader_for(path, head)
     if reader is None:
         if explicit:
-            problems.append(Problem(display, "not a log format nandoctor reads (TensorBoard events, CSV metrics, Caffe log)"))
+            from .readers.csv import unclaimed_reason
+
+            reason = unclaimed_reason(path, head) or ("empty file" if not head else "not a log format nandoctor reads (TensorBoard events, CSV metrics, Caffe log)")
+            problems.append(Problem(display, reason))
         return None
     return LogFile(path=path, display=display, format=reader.FORMAT)
 
@@ -103,7 +126,8 @@ def _discover_folder(root: Path, given: str, problems: list[Problem]) -> list[Ru
             continue  # a symlink loop or a second link to the same folder
         seen_folders.add(identity)
         try:
-            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
         except PermissionError:
             problems.append(Problem(_display(root, given, folder), "permission denied"))
             continue
@@ -111,30 +135,43 @@ def _discover_folder(root: Path, given: str, problems: list[Problem]) -> list[Ru
             problems.append(Problem(_display(root, given, folder), error.strerror or str(error)))
             continue
         for entry in entries:
-            entry_path = Path(entry.path)
             try:
                 if entry.is_dir():
                     if entry.name not in SKIPPED_FOLDERS:
-                        stack.append(entry_path)
+                        stack.append(Path(entry.path))
                     continue
-                if not entry.is_file():
-                    continue  # fifos, sockets, devices, dangling links: not logs
-                entry_stat = entry.stat()
-            except OSError:
+                entry_stat = entry.stat()  # follows a link: what matters is what it points to
+            except OSError as error:  # a dangling link, a link loop, a file gone since the listing
+                problems.append(Problem(_display(root, given, entry.path), _stat_failure(entry, error)))
                 continue
+            if not stat.S_ISREG(entry_stat.st_mode):
+                problems.append(Problem(_display(root, given, entry.path), _special_file(entry_stat.st_mode)))
+                continue  # fifos, sockets, devices: never opened, a fifo would block the walk
+            if entry_stat.st_size == 0 and "tfevents" not in entry.name:
+                continue  # nothing to sniff; cheap for a folder of 10^5 empty files (an event file is still reported)
             file_identity = (entry_stat.st_dev, entry_stat.st_ino)
             if file_identity in seen_files:
                 continue  # glog's `caffe.INFO` is a link to the dated log
             seen_files.add(file_identity)
-            log = _sniff_file(entry_path, _display(root, given, entry_path), problems)
+            entry_path = Path(entry.path)
+            log = _sniff_file(entry_path, _display(root, given, entry.path), problems)
             if log is not None:
                 logs_by_folder.setdefault(str(folder), []).append(log)
     return _group_into_runs(root, given, logs_by_folder)
 
 
-def _display(root: Path, given: str, path: Path) -> str:
-    relative = path.relative_to(root)
-    return given if str(relative) == "." else os.path.join(given, str(relative))
+def _stat_failure(entry: os.DirEntry, error: OSError) -> str:
+    if entry.is_symlink() and isinstance(error, FileNotFoundError):
+        return "a symbolic link to nothing (its target is gone); not read"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or str(error)
+
+
+def _display(root: Path, given: str, path) -> str:
+    """The path as the user would write it: the PATH given, then the part below it."""
+    relative = os.path.relpath(os.fspath(path), os.fspath(root))
+    return given if relative == "." else os.path.join(given, relative)
 
 
 def _group_into_runs(root: Path, given: str, logs_by_folder: dict[str, list[LogFile]]) -> list[RunSpec]:
@@ -179,3 +216,32 @@ def _mlflow_run_folder(root: Path, metric_file: Path) -> Path:
     if folder is None or (folder != root and root not in folder.parents):
         return root
     return folder
+
+
+def overwritten_log(output: str, paths) -> str | None:
+    """The log among the PATHs that writing a report to `output` would destroy, or None.
+
+    `-o` names where the report goes; it must never be one of the files being analysed (a typo such
+    as `analyze metrics.csv -o metrics.csv` would erase the log before it is read).
+    """
+    try:
+        if not stat.S_ISREG(os.stat(output).st_mode):
+            return None
+    except OSError:
+        return None  # a new file: nothing to lose
+    target = os.path.realpath(output)
+    for given in paths:
+        try:
+            if os.path.samefile(output, given):
+                return given
+        except OSError:
+            continue
+        folder = os.path.realpath(given)
+        if os.path.isdir(folder) and target.startswith(folder.rstrip(os.sep) + os.sep):
+            try:
+                head = read_head(Path(target))
+            except OSError:
+                return None
+            if reader_for(Path(target), head) is not None:
+                return output
+    return None

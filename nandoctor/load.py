@@ -53,6 +53,7 @@ def load_run(spec: RunSpec, *, verify_crc: bool = True) -> tuple[Run | None, lis
             events.append(RunEvent("unreadable", f"{log.display}: {message}", source=log.display))
             continue
         sources.append(Source(log.display, part.format, tuple(part.warnings)))
+        problems.extend(_damage_problem(log.display, part.events))
         series.extend(_relabel(item, log.prefix, log.display) for item in part.series)
         events.extend(_event_with_source(event, log.display) for event in part.events)
         for key, value in part.meta.items():
@@ -73,6 +74,15 @@ def load_run(spec: RunSpec, *, verify_crc: bool = True) -> tuple[Run | None, lis
         val_loss=pick_primary(merged, "val_loss"),
     )
     return run, problems
+
+
+def _damage_problem(display: str, events) -> list[Problem]:
+    """One line per file whose reader read around damage (a cut, corrupt records): it hides data."""
+    damage = [event.message for event in events if event.kind in ("truncated", "corrupt")]
+    if not damage:
+        return []
+    more = f" (and {len(damage) - 1} more damaged parts)" if len(damage) > 1 else ""
+    return [Problem(display, damage[0] + more)]
 
 
 def _relabel(series: Series, prefix: str, display: str) -> Series:

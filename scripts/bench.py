@@ -8,14 +8,16 @@
     python scripts/bench.py --only startup jobs              # some sections only (see --help)
 
 Every input is generated first, into a temporary folder (`--dir DIR` keeps and reuses them): event
-files by tensorboard's own EventFileWriter (its pure-Python checksum swapped for the crc32c C
-package, which writes the same bytes far faster), a Lightning-style metrics.csv, and a Caffe glog
-solver log. Every measurement is a fresh process. Within a section the tools run once per round,
-the order rotating each round, and the tables give medians over the rounds; ratios are taken per
-round, side by side, then their median. Peak memory is the child's maximum RSS (from wait4), which
-for an mmap reader includes the file pages it mapped (clean page cache, not its own memory), and
-its peak private memory (RssAnon, sampled every few milliseconds). The machine's load (`uptime`) is
-printed with every section: other work on the machine shows in the figures.
+files through tensorboard's own EventFileWriter and RecordWriter (its pure-Python checksum swapped
+for the crc32c C package, which writes the same bytes far faster), a Lightning-style metrics.csv,
+and a Caffe glog solver log. Every measurement is a fresh process, with bytecode caching on as on
+any install (in the bench folder), after one untimed warm-up of every kind of process. Within a
+section the tools run once per round, the order rotating each round; the tables give medians over
+the rounds, and ratios are taken per round, side by side, then their median. Peak memory is the
+child's maximum RSS (GNU time's %M), which for an mmap reader includes the file pages it mapped
+(clean page cache, not its own memory), and its peak private memory (RssAnon, sampled every few
+milliseconds); CPU is user + system seconds. The load average is printed before and after every
+section: other work on the machine shows in the figures.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("startup", "tb-scalars", "tb-mixed", "memory", "csv", "caffe", "jobs", "rules")
+EXTRA_SECTIONS = ("tb-simple",)  # only with --only: the scalars file with simple values alone (PyTorch's writer)
 
 
 # ---------------------------------------------------------------------------------------- sizes
@@ -127,8 +130,9 @@ def trajectories(steps: int, seed: int = 0, broken: bool = True):
     return {"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm, "train/loss_scale": scale, "train/accuracy": accuracy, "train/samples_per_sec": speed, "val/loss": val_loss, "val/accuracy": val_accuracy}
 
 
-def write_event_file(folder: Path, steps: int, histogram_tags: int = 0, histogram_every: int = 100, image_every: int = 5000, seed: int = 0, broken: bool = True) -> Path:
-    """One event file: 8 scalar tags every step (6 simple values, 2 TF2 tensor scalars), optionally
+def write_event_file(folder: Path, steps: int, histogram_tags: int = 0, histogram_every: int = 100, image_every: int = 5000, seed: int = 0, broken: bool = True, tf2: bool = True) -> Path:
+    """One event file: 8 scalar tags every step (6 simple values, 2 TF2 tensor scalars; all 8 simple
+    values without `tf2`), optionally
     a ~540-bucket histogram for each of `histogram_tags` tags every `histogram_every` steps and three
     32x32 PNG images every `image_every` steps."""
     import numpy as np
@@ -155,9 +159,9 @@ def write_event_file(folder: Path, steps: int, histogram_tags: int = 0, histogra
             records = RecordWriter(handle)
             for step in range(steps):
                 wall_time = 1.7e9 + step * 0.05
-                for tag in SIMPLE_TAGS:
+                for tag in SIMPLE_TAGS if tf2 else (*SIMPLE_TAGS, *TENSOR_TAGS):
                     records.write(Event(wall_time=wall_time, step=step, summary=Summary(value=[Value(tag=tag, simple_value=columns[tag][step])])).SerializeToString())
-                for tag in TENSOR_TAGS:
+                for tag in TENSOR_TAGS if tf2 else ():
                     records.write(Event(wall_time=wall_time, step=step, summary=tensor_scalar(tag, columns[tag][step], with_metadata=step == 0)).SerializeToString())
                 if histogram_tags and step % histogram_every == 0:
                     for number in range(histogram_tags):
@@ -303,15 +307,18 @@ class Inputs:
         self.made[name] = info
         return info
 
-    def event_file(self, name: str, steps: int, histogram_tags: int = 0) -> dict:
+    def event_file(self, name: str, steps: int, histogram_tags: int = 0, tf2: bool = True) -> dict:
         def make():
-            path = write_event_file(self.root / name, steps, histogram_tags)
-            return {"path": str(path), "bytes": path.stat().st_size, "scalars": 8 * steps}
+            path = write_event_file(self.root / name, steps, histogram_tags, tf2=tf2)
+            return {"path": str(path), "bytes": path.stat().st_size, "scalars": 8 * steps, "tf2": tf2}
 
         return self.get(name, make)
 
     def scalars(self) -> dict:
         return self.event_file("tb-scalars", self.sizes.scalar_steps)
+
+    def simple(self) -> dict:
+        return self.event_file("tb-simple", self.sizes.scalar_steps, tf2=False)
 
     def mixed(self) -> dict:
         return self.event_file("tb-mixed", self.sizes.mixed_steps, 160)
@@ -358,6 +365,7 @@ class Sample:
     returncode: int
     inproc: float | None = None  # what the child timed itself, when it does
     points: int | None = None
+    cpu: float | None = None  # user + system seconds of the child and everything it waited for
 
 
 GNU_TIME = Path("/usr/bin/time")
@@ -407,7 +415,7 @@ def run_child(command: list[str], *, timeout: float = 3600, env: dict | None = N
     would otherwise count the pages it shared with it before exec.
     """
     wrapped = GNU_TIME.exists()
-    full_command = [str(GNU_TIME), "-f", "NANDOCTOR-BENCH-MAXRSS %M", *command] if wrapped else command
+    full_command = [str(GNU_TIME), "-f", "NANDOCTOR-BENCH-MAXRSS %M %U %S", *command] if wrapped else command
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(full_command, stdout=out, stderr=err, env=env or CHILD_ENV, cwd=cwd)
@@ -425,11 +433,12 @@ def run_child(command: list[str], *, timeout: float = 3600, env: dict | None = N
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    max_rss = math.nan
+    max_rss, cpu = math.nan, None
     for line in stderr.splitlines():
         if line.startswith("NANDOCTOR-BENCH-MAXRSS "):
-            max_rss = int(line.split()[1]) / 1024
-    sample = Sample(wall, max_rss, peak[0] / 1024, stdout, process.returncode)
+            _, kib, user, system = line.split()
+            max_rss, cpu = int(kib) / 1024, float(user) + float(system)
+    sample = Sample(wall, max_rss, peak[0] / 1024, stdout, process.returncode, cpu=cpu)
     if process.returncode not in (0, 1):
         raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\n{stderr[-3000:]}")
     last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
@@ -577,11 +586,11 @@ def fmt(value: float | None, digits: int = 3) -> str:
 
 
 def table(results: dict[str, list[Sample]], *, size_bytes: int | None = None, reference: str | None = None, note: dict[str, str] | None = None) -> list[str]:
-    lines = ["| tool | rounds | wall s (median) | in-process s | points | max RSS MiB | private MiB | " + (f"x {reference} (wall, per round) |" if reference else "|"), "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if reference else "")]
+    lines = ["| tool | rounds | wall s (median) | CPU s | in-process s | points | max RSS MiB | private MiB |" + (f" x {reference} (wall, per round) |" if reference else ""), "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if reference else "")]
     for name, samples in results.items():
         if not samples:
             continue
-        row = [name + (f" ({note[name]})" if note and name in note else ""), str(len(samples)), fmt(median(s.wall for s in samples)), fmt(median(s.inproc for s in samples)), f"{samples[-1].points:,}" if samples[-1].points is not None else "-", f"{median(s.max_rss_mib for s in samples):.0f}", f"{median(s.private_mib for s in samples):.0f}"]
+        row = [name + (f" ({note[name]})" if note and name in note else ""), str(len(samples)), fmt(median(s.wall for s in samples)), fmt(median(s.cpu for s in samples)), fmt(median(s.inproc for s in samples)), f"{samples[-1].points:,}" if samples[-1].points is not None else "-", f"{median(s.max_rss_mib for s in samples):.0f}", f"{median(s.private_mib for s in samples):.0f}"]
         if reference:
             row.append(fmt(ratio_of_medians_per_round(results, name, reference)) if results.get(reference) else "-")
         lines.append("| " + " | ".join(row) + " |")
@@ -637,7 +646,8 @@ def event_file_section(inputs: Inputs, out: list[str], info: dict, title: str, t
     for name in ("nandoctor analyze", "nandoctor analyze --no-crc"):
         points, nonfinite = report_points(results[name][-1])
         results[name][-1].points = points
-    heading(out, f"{title}: {info['bytes'] / 1e6:.0f} MB, {info['scalars']:,} scalars written (6 simple values + 2 TF2 tensor scalars per step)")
+    kinds = "6 simple values + 2 TF2 tensor scalars per step" if info.get("tf2", True) else "8 simple values per step, no TF2 tensors"
+    heading(out, f"{title}: {info['bytes'] / 1e6:.0f} MB, {info['scalars']:,} scalars written ({kinds})")
     out += table(results, reference="nandoctor analyze", note={"nandoctor reader": "CRC", "framing scan": "length + skip, pure Python"})
     speedup = ratio_of_medians_per_round(results, "tbparse", "nandoctor analyze")
     speedup_ea = ratio_of_medians_per_round(results, "EventAccumulator", "nandoctor analyze")
@@ -654,6 +664,10 @@ def event_file_section(inputs: Inputs, out: list[str], info: dict, title: str, t
 
 def section_tb_scalars(inputs: Inputs, out: list[str]) -> None:
     event_file_section(inputs, out, inputs.scalars(), "TensorBoard, scalars only", 20)
+
+
+def section_tb_simple(inputs: Inputs, out: list[str]) -> None:
+    event_file_section(inputs, out, inputs.simple(), "TensorBoard, scalars only, simple values only", 20)
 
 
 def section_tb_mixed(inputs: Inputs, out: list[str]) -> None:
@@ -742,7 +756,9 @@ def section_jobs(inputs: Inputs, out: list[str]) -> None:
 
     same = all(without_seconds(sample) == without_seconds(results["--jobs 1"][0]) for samples in results.values() for sample in samples)
     runs_per_second = info["runs"] / median(s.wall for s in results["--jobs 2"])
+    cpu_one, cpu_two = median(s.cpu for s in results["--jobs 1"]), median(s.cpu for s in results["--jobs 2"])
     out.append(f"\n- --jobs 2 is **{speedup:.2f}x** the one-process rate (target >= 1.7x: {'met' if speedup >= 1.7 else 'MISSED'}), {runs_per_second:.0f} runs/s; reports {'identical' if same else 'DIFFERENT'} to --jobs 1.")
+    out.append(f"- CPU seconds (user + system, all processes): {cpu_one:.1f} with --jobs 1, {cpu_two:.1f} with --jobs 2; --jobs 2 can only gain when a second core is free: its wall time near its CPU time means one core's worth was all it got.")
 
 
 def section_rules(inputs: Inputs, out: list[str]) -> None:
@@ -801,7 +817,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes and fewer rounds: about a minute")
     parser.add_argument("--dir", type=Path, help="generate the inputs here and keep them for the next run (default: a temporary folder, removed after)")
     parser.add_argument("--rounds", type=int, help="rounds of every tool (default: 3, or 2 with --quick)")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION", help=f"run only these sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS + EXTRA_SECTIONS, metavar="SECTION", help=f"run only these sections: {', '.join(SECTIONS)} (all by default), or {', '.join(EXTRA_SECTIONS)}")
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
     if options.rounds:

@@ -24,6 +24,13 @@ from . import ReadError, RunPart
 FORMAT = "caffe"
 
 BLOCK_BYTES = 16 << 20  # large enough to amortise numpy's per-call cost, small enough to bound memory
+# A line longer than this is no log line (a dumped tensor, binary junk, a NUL-filled tail left by a
+# crash): it is skipped unread and reported, so one line cannot make memory grow with the file.
+MAX_LINE_BYTES = 16 << 20
+# Documents and code that quote Caffe lines (a README, this project's own tests) are not logs.
+_NOT_LOG_SUFFIXES = (".csv", ".tsv", ".md", ".rst", ".html", ".htm", ".ipynb", ".py", ".json", ".yaml", ".yml", ".prototxt")
+# Bytes that never occur in text: controls other than tab, line ends, form feed and escape (colours).
+_CONTROL_BYTES = bytes(range(0, 9)) + bytes(range(14, 27)) + bytes(range(28, 32))
 _BATCH_ROWS = 1 << 16  # rows per numpy batch: its byte windows stay a few MB
 _PAD = 64  # zero bytes after each block, so fixed-width windows never index past it
 _DIGITS_WIDTH = 20
@@ -59,11 +66,11 @@ _ACCURACY_NAME = re.compile(r"acc|top[-_]?\d", re.IGNORECASE)
 def sniff(path, head: bytes) -> bool:
     """A text file whose first bytes hold Caffe solver lines; never a CSV or an event file."""
     name = Path(path).name.lower()
-    if "tfevents" in name or name.endswith((".csv", ".tsv")):
+    if "tfevents" in name or name.endswith(_NOT_LOG_SUFFIXES):
         return False
-    if _looks_binary(head):
-        return False
-    return _SNIFF.search(head) is not None
+    found = _SNIFF.search(head)
+    # Text up to the first solver line: binary junk after it (a damaged stretch) is read around.
+    return found is not None and not _looks_binary(head[: found.end()])
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -82,7 +89,12 @@ def read(path, *, fast: bool = True) -> RunPart:
     unterminated = False
     first_line = 1
     with open(path, "rb") as handle:
-        for block in _line_blocks(handle):
+        for block, skipped_bytes in _line_blocks(handle):
+            if skipped_bytes:
+                rare.long_lines.append((first_line, skipped_bytes))  # the block's first line stands for it
+            if not block:  # the file ended inside a skipped line
+                unterminated = True
+                continue
             unterminated = not block.endswith(b"\n")
             first_line += _read_block(block, first_line, hot, rare, fast)
     if not (hot.iteration_parts or hot.output_parts or rare.has_solver_lines()):
@@ -91,27 +103,46 @@ def read(path, *, fast: bool = True) -> RunPart:
     if unterminated:
         part.warnings.append("the last line has no line end: the log may have been cut while it was written")
     _assemble(part, hot, rare)
+    part.warnings.extend(event.message for event in part.events if event.kind == "corrupt")
     return part
 
 
 # --- reading blocks ------------------------------------------------------------------------------
 
 
-def _line_blocks(handle) -> Iterator[bytes]:
-    """The file as blocks that end at a line end (the last one may not)."""
+def _line_blocks(handle) -> Iterator[tuple[bytes, int]]:
+    """The file as blocks that end at a line end (the last one may not), each with the byte length of
+    a line over MAX_LINE_BYTES left out just before it (0: none). An empty line stands for a left-out
+    line, so line numbers stay those of the file; a file ending inside one ends with an empty block.
+    """
     carry = b""
+    skipping = 0  # bytes of an over-long line read so far (0: not inside one)
     while True:
         read = handle.read(BLOCK_BYTES)
         if not read:
-            if carry:
-                yield carry
+            if skipping:
+                yield b"", skipping
+            elif carry:
+                yield carry, 0
             return
-        data = carry + read if carry else read
+        skipped = 0
+        if skipping:
+            end = read.find(b"\n")
+            if end < 0:
+                skipping += len(read)
+                continue
+            skipped, skipping = skipping + end, 0
+            data = read[end:]  # starts with the left-out line's line end: an empty line in its place
+        else:
+            data = carry + read if carry else read
         cut = data.rfind(b"\n") + 1
         if cut == 0:
-            carry = data  # a line longer than a block: keep reading until it ends
+            if len(data) > MAX_LINE_BYTES:
+                skipping, carry = len(data), b""  # no log line is this long: stop holding it
+            else:
+                carry = data  # a line longer than a block: keep reading until it ends
             continue
-        yield data[:cut]
+        yield data[:cut], skipped
         carry = data[cut:]
 
 
@@ -549,6 +580,8 @@ class _RareLines:
     net_name: str | None = None
     hints: set[str] = field(default_factory=set)
     test_nets: dict[int, _NetSetup] = field(default_factory=dict)
+    binary_lines: list[int] = field(default_factory=list)  # lines of control bytes: damage, not text
+    long_lines: list[tuple[int, int]] = field(default_factory=list)  # (line, bytes) of lines left out unread
     _next_line: int = 0
     _solver_depth: int | None = None  # inside an `Initializing solver from parameters:` block
     _net: int | None = None  # test net being set up, None for the training net
@@ -567,6 +600,9 @@ class _RareLines:
         self._next_line = first_line + len(lines)
 
     def _line(self, number: int, line: bytes) -> None:
+        if len(line) - len(line.translate(None, _CONTROL_BYTES)) > max(2, len(line) // 20):
+            self.binary_lines.append(number)
+            return
         if self._solver_depth is not None and self._solver_line(line):
             return
         if b"Initializing solver from parameters" in line:
@@ -939,6 +975,23 @@ def _events(rare: _RareLines, steps: _StepLines) -> list[RunEvent]:
     events += _failure_events(rare, step_at, iterations_between)
     events += _ending_events(rare.done, "optimization_done", "Optimization Done", step_at, iterations_between)
     events += _ending_events(rare.stopped_early, "early_stop", "Optimization stopped early", step_at, iterations_between)
+    events += _damage_events(rare, step_at)
+    return events
+
+
+def _damage_events(rare: _RareLines, step_at) -> list[RunEvent]:
+    """Stretches of the file that are not text: one `corrupt` event per kind, at the first of them."""
+    events = []
+    if rare.binary_lines:
+        first, count = rare.binary_lines[0], len(rare.binary_lines)
+        lines = "line" if count == 1 else "lines"
+        message = f"{count} {lines} of binary data, not text (first at line {first}); skipped"
+        events.append(RunEvent("corrupt", message, step_at(first), line=first))
+    if rare.long_lines:
+        first, size = rare.long_lines[0]
+        more = f" ({len(rare.long_lines)} such lines)" if len(rare.long_lines) > 1 else ""
+        message = f"line {first} is {size:,} bytes long, too long for a log line{more}; skipped unread"
+        events.append(RunEvent("corrupt", message, step_at(first), line=first))
     return events
 
 

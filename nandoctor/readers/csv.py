@@ -20,7 +20,7 @@ import numpy as np
 
 from ..model import RunEvent, Series, make_series
 from ..roles import role_for
-from . import ReadError, RunPart, read_head
+from . import HEAD_BYTES, ReadError, RunPart, read_head
 
 FORMAT = "csv"
 TEXT_SUFFIXES = frozenset({".csv", ".log", ".txt", ".tsv", ""})
@@ -43,12 +43,23 @@ METRIC_WORDS = frozenset({
 })
 MAX_RESTART_EVENTS = 100
 CSV_FIELD_LIMIT = 131072  # the csv module's default; longer fields are damage to both engines
+# More columns than this cannot be diagnosed in reasonable time (each is a series through every rule):
+# the columns named like a metric or the step axis are kept first, then the first others; the rest are
+# skipped and reported.
+MAX_COLUMNS = 10_000
+# A header or first data row longer than the 64 KB head is read on up to this size to find the layout.
+MAX_LAYOUT_BYTES = 64 * 1024 * 1024
+SNIFF_HEADER_SUFFIXES = frozenset({".csv", ".tsv"})  # where a header alone says "a metrics table"
 
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 _NAME_SPACING = re.compile(r"[\s\-]+")
 # `str(tensor)` or `repr(np.float32)` written by hand-rolled loggers: the number is the first argument.
 _WRAPPED_NUMBER = re.compile(r"(?:tensor|np\.float(?:16|32|64)|np\.int(?:32|64))\(\s*([^,()\s]+)")
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?")
+# Every name `_names_metric_or_axis` accepts contains one of these (a prefilter, not the test itself).
+_MAYBE_METRIC = re.compile(
+    r"loss|acc|lr|learn|rate|grad|norm|scale|step|epoch|iter|err|ma|mse|nll|elbo|ppl|perp|f1|auc|iou|bleu|wer|cer|prec|recall|top|kl|index|time|val|test|train"
+)  # matched against lower-cased names
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,8 @@ class Column:
     values: np.ndarray  # float64
     junk_count: int = 0
     first_junk: tuple[int, str] | None = None  # (line, cell text)
+    lost_count: int = 0  # junk cells on rows that hold numbers: a number the file should have had
+    first_lost: int | None = None  # line of the first
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,7 @@ class Table:
     warnings: list[str] = field(default_factory=list)
     truncated_line: int | None = None  # a last line cut off mid-write
     engine: str = "stdlib"
+    damage: list[tuple[str, int | None]] = field(default_factory=list)  # (what was lost, line): integrity events
 
 
 @dataclass(frozen=True)
@@ -105,8 +119,36 @@ class Axis:
 
 
 def sniff(path: Path, head: bytes) -> bool:
-    """A text file whose first non-empty line is a header naming metrics, followed by a row of numbers."""
-    return Path(path).suffix.lower() in TEXT_SUFFIXES and detect_layout(head) is not None
+    """A text file whose first non-empty line is a header naming metrics, followed by a row of numbers.
+
+    A `.csv`/`.tsv` file whose header is longer than the head (10^6 columns) is claimed when the
+    head's part of it reads as a header; `read` looks further for its first data row.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in TEXT_SUFFIXES:
+        return False
+    if detect_layout(head) is not None:
+        return True
+    return suffix in SNIFF_HEADER_SUFFIXES and len(head) >= HEAD_BYTES and _header_only(head)
+
+
+def unclaimed_reason(path: Path, head: bytes) -> str | None:
+    """Why a file named like a CSV is not read, when it is a header without data rows (else None)."""
+    if Path(path).suffix.lower() in SNIFF_HEADER_SUFFIXES and _header_only(head):
+        return "a CSV header but no data rows"
+    return None
+
+
+def _header_only(head: bytes) -> bool:
+    """The head is one header line (maybe cut off by the head's end) and nothing after it."""
+    text, _ = _decode_head(head)
+    if text is None:
+        return False
+    lines = _first_nonblank_lines(text.replace("\r", "\n").split("\n"), 2)
+    if len(lines) != 1:
+        return False
+    header = lines[0][1]
+    return any(looks_like_header(_split_line(header, delimiter)) for delimiter in DELIMITERS)
 
 
 def detect_layout(head: bytes) -> Layout | None:
@@ -128,8 +170,9 @@ def detect_layout(head: bytes) -> Layout | None:
 def _decode_head(head: bytes) -> tuple[str | None, str]:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return head[: len(head) // 2 * 2].decode("utf-16", errors="replace"), "utf-16"
-    if b"\x00" in head:
-        return None, ""  # binary: event files, checkpoints, archives
+    second_line_end = head.find(b"\n", head.find(b"\n") + 1)
+    if b"\x00" in head[: second_line_end if second_line_end >= 0 else len(head)]:
+        return None, ""  # binary: event files, checkpoints, archives (NULs later are damage, read around)
     return head.decode("utf-8-sig", errors="replace"), "utf-8-sig"
 
 
@@ -185,8 +228,12 @@ def _looks_like_data(fields: list[str], decimal_comma: bool) -> bool:
     """At least one number, and no more text cells than numbers (a free-form log line has none)."""
     if len(fields) < 2:
         return False
-    numbers = sum(_is_cell_number(cell, decimal_comma) for cell in fields)
-    texts = sum(1 for cell in fields if cell.strip() not in NOT_LOGGED and not _is_cell_number(cell, decimal_comma))
+    numbers = texts = 0
+    for cell in fields:
+        if _is_cell_number(cell, decimal_comma):
+            numbers += 1
+        elif cell.strip() not in NOT_LOGGED:
+            texts += 1
     return numbers >= 1 and numbers >= texts
 
 
@@ -231,13 +278,18 @@ def column_names(fields: list[str]) -> tuple[list[str], list[str]]:
     """Clean header names (stripped, unique) and a warning per renamed duplicate."""
     names: list[str] = []
     taken: set[str] = set()  # a set, not the list: a header of 10^6 names must not cost 10^12 steps
+    next_suffix: dict[str, int] = {}  # per repeated name, the suffix to try first (10^6 copies stay linear)
     warnings: list[str] = []
     for position, raw in enumerate(fields):
         name = raw.strip().lstrip("\ufeff").strip()
         if not name and position > 0:
             name = f"column {position + 1}"
         if name in taken:
-            renamed = next(f"{name}.{k}" for k in range(1, len(fields) + 1) if f"{name}.{k}" not in taken)
+            suffix = next_suffix.get(name, 1)
+            while f"{name}.{suffix}" in taken:
+                suffix += 1
+            next_suffix[name] = suffix + 1
+            renamed = f"{name}.{suffix}"
             warnings.append(f"duplicate column name {name!r}; the later one is read as {renamed!r}")
             name = renamed
         names.append(name)
@@ -262,6 +314,8 @@ def read_table(path: Path, engine: str = "auto") -> Table:
         raise ReadError("empty file")
     layout = detect_layout(head)
     if layout is None:
+        layout = _layout_past_head(path, head)
+    if layout is None:
         raise ReadError("no CSV header followed by a row of numbers")
     use_pandas = engine == "pandas" or (engine == "auto" and os.path.getsize(path) >= PANDAS_MIN_BYTES)
     table = _pandas_table(path, layout) if use_pandas else None
@@ -272,10 +326,42 @@ def read_table(path: Path, engine: str = "auto") -> Table:
     return table
 
 
+def _layout_past_head(path: Path, head: bytes) -> Layout | None:
+    """The layout of a file whose header or first data row is longer than the head (10^6 columns)."""
+    if len(head) < HEAD_BYTES or head.count(b"\n") + head.count(b"\r") > 2:
+        return None  # the head held whole lines and they are not a header and data
+    with open(path, "rb") as handle:
+        longer = handle.read(MAX_LAYOUT_BYTES)
+    return detect_layout(longer)
+
+
+def _maybe_metric_positions(names: list[str]) -> set[int]:
+    """Positions of the names that could name a metric or the axis: one regex pass over the joined header."""
+    joined = "\n".join(names).lower()
+    ends = np.cumsum([len(name) + 1 for name in names])
+    starts = [match.start() for match in _MAYBE_METRIC.finditer(joined)]
+    return set(np.searchsorted(ends, starts, side="right").tolist())
+
+
+class _Discarded:
+    """Where the cells of columns past MAX_COLUMNS go: nowhere."""
+
+    __slots__ = ()
+
+    def append(self, _value) -> None:
+        pass
+
+    def pop(self):  # pragma: no cover - never called: a discarded column is always empty
+        raise IndexError("pop from a discarded column")
+
+    def __len__(self) -> int:
+        return 0
+
+
 class _ColumnBuilder:
     """One column's numbers as they are read, in growable C arrays."""
 
-    __slots__ = ("name", "rows", "values", "junk_count", "first_junk")
+    __slots__ = ("name", "rows", "values", "junk_count", "first_junk", "lost_count", "first_lost")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -283,14 +369,19 @@ class _ColumnBuilder:
         self.values = array("d")
         self.junk_count = 0
         self.first_junk: tuple[int, str] | None = None
+        self.lost_count = 0
+        self.first_lost: int | None = None
 
-    def add_junk(self, line: int, text: str) -> None:
+    def add_junk(self, line: int, text: str, beside_numbers: bool) -> None:
         self.junk_count += 1
         if self.first_junk is None:
             self.first_junk = (line, text.strip()[:40])
+        if beside_numbers:  # a stray line of text (an error message) has no number in any cell
+            self.lost_count += 1
+            self.first_lost = self.first_lost or line
 
     def finish(self) -> Column:
-        return Column(self.name, np.frombuffer(self.rows, dtype=np.int64).copy(), np.frombuffer(self.values, dtype=np.float64).copy(), self.junk_count, self.first_junk)
+        return Column(self.name, np.frombuffer(self.rows, dtype=np.int64).copy(), np.frombuffer(self.values, dtype=np.float64).copy(), self.junk_count, self.first_junk, self.lost_count, self.first_lost)
 
 
 def _stdlib_table(path: Path, layout: Layout) -> Table:
@@ -328,6 +419,9 @@ class _StdlibReading:
         self.damaged, self.first_damaged_line = 0, 0
         self.previous_end = 0  # line_num after the previous record
         self.last_record: tuple[list[str], int, int] | None = None  # fields, line, row of the last data row
+        self.damage: list[tuple[str, int | None]] = []
+        self.discarded = _ColumnBuilder("")  # the sink of columns past MAX_COLUMNS
+        self.discarded.rows, self.discarded.values = _Discarded(), _Discarded()
 
     def read_records(self, reader) -> None:
         """The hot loop: one float() per non-empty cell; everything unusual goes to the slow helpers."""
@@ -365,7 +459,7 @@ class _StdlibReading:
                     self.last_record = None
                     continue
                 for column, text in junk:
-                    column.add_junk(line, text)
+                    column.add_junk(line, text, found_number)
             lines.append(line)
             self.last_record = (fields, line, row)
 
@@ -388,7 +482,7 @@ class _StdlibReading:
         """
         if not looks_like_header(fields):
             return False
-        current = {column.name for column in self.positions}
+        current = {column.name for column in self.positions if column is not self.discarded}
         return any(name in current for name in column_names(fields)[0])
 
     def _start_section(self, fields: list[str], line: int) -> None:
@@ -398,8 +492,31 @@ class _StdlibReading:
             self.sections.append(Section(len(self.lines), line, changed))
         else:
             self.header = names
-        self.warnings.extend(warning for warning in warnings if warning not in self.warnings)
-        self.positions = [self.columns.setdefault(name, _ColumnBuilder(name)) for name in names]
+        self.warnings.extend(warning for warning in warnings[:10] if warning not in self.warnings)
+        if len(warnings) > 10:
+            self.warnings.append(f"... and {len(warnings) - 10} more duplicate column names")
+        kept = self._columns_to_keep(names, line)
+        self.positions = [self.columns.setdefault(name, _ColumnBuilder(name)) if keep else self.discarded for name, keep in zip(names, kept)]
+
+    def _columns_to_keep(self, names: list[str], line: int) -> list[bool]:
+        """All columns, or past MAX_COLUMNS those named like a metric or the axis first, then the first others."""
+        room = MAX_COLUMNS - len(self.columns)
+        new = [name not in self.columns for name in names]
+        if sum(new) <= room:
+            return [True] * len(names)
+        maybe = _maybe_metric_positions(names)  # the full check costs ~15 us a name: too much for 10^6
+        named = [is_new and position in maybe and _names_metric_or_axis(name) for position, (name, is_new) in enumerate(zip(names, new))]
+        kept = [not is_new for is_new in new]
+        for position in [index for index, flag in enumerate(named) if flag] + [index for index, flag in enumerate(new) if flag and not named[index]]:
+            if room <= 0:
+                break
+            kept[position] = True
+            room -= 1
+        skipped = len(names) - sum(kept)
+        message = f"line {line}: a header of {len(names)} columns; only {MAX_COLUMNS} columns are read per file (those named like a metric or the step axis first), {skipped} columns skipped"
+        self.warnings.append(message)
+        self.damage.append((message, line))
+        return kept
 
     def note_damage(self, line_num: int) -> None:
         self.damaged += 1
@@ -414,13 +531,19 @@ class _StdlibReading:
         if len(fields) >= len(self.positions) or not fields[-1].strip():
             return None
         column = self.positions[len(fields) - 1]
-        if column.rows and column.rows[-1] == row:
+        if column is self.discarded:
+            pass
+        elif column.rows and column.rows[-1] == row:
             column.rows.pop()  # it was read as a number
             column.values.pop()
         elif fields[-1].strip() not in NOT_LOGGED:
             column.junk_count -= 1  # it was counted as junk ("1.5e-" is a cut number, not junk)
             if column.junk_count == 0:
                 column.first_junk = None
+            if column.lost_count and column.first_lost is not None:
+                column.lost_count -= 1
+                if column.lost_count == 0:
+                    column.first_lost = None
         self.ragged_rows -= 1
         if self.first_ragged_line == line:
             self.first_ragged_line = 0
@@ -431,18 +554,20 @@ class _StdlibReading:
         warnings = list(self.warnings)
         if self.ragged_rows:
             warnings.append(f"{self.ragged_rows} rows have a different number of fields than the header (first at line {self.first_ragged_line}); missing cells read as not logged, extra cells ignored")
+            self.damage.append((warnings[-1], self.first_ragged_line))
         if self.sections:
             header_lines = ", ".join(str(section.line) for section in self.sections[:10])
             warnings.append(f"a header line again at line {header_lines}{' ...' if len(self.sections) > 10 else ''}: runs appended to one file, each read as a restart")
         if self.damaged:
             warnings.append(f"{self.damaged} records could not be parsed as CSV (first ending at line {self.first_damaged_line}); skipped")
+            self.damage.append((warnings[-1], self.first_damaged_line))
         if truncated_line is not None:
             warnings.append(f"the last line ({truncated_line}) was cut off mid-write; its last cell was dropped")
         elif not ends_with_line_break:
             warnings.append(no_final_newline_warning())
         columns = [builder.finish() for builder in self.columns.values()]
         lines = np.frombuffer(self.lines, dtype=np.int64).copy()
-        return Table(self.header, columns, lines, self.sections, warnings, truncated_line, "stdlib")
+        return Table(self.header, columns, lines, self.sections, warnings, truncated_line, "stdlib", self.damage)
 
 
 def no_final_newline_warning() -> str:
@@ -464,7 +589,7 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
         return None
     header_fields = data[:header_end].decode("utf-8-sig", errors="replace").rstrip("\r").split(layout.delimiter)
     widths, longest_line = _fields_per_line(data, layout.delimiter)
-    if widths.size == 0 or bool(np.any(widths != len(header_fields))) or longest_line > CSV_FIELD_LIMIT:
+    if widths.size == 0 or bool(np.any(widths != len(header_fields))) or longest_line > CSV_FIELD_LIMIT or len(header_fields) > MAX_COLUMNS:
         return None  # ragged, blank or huge lines: the stdlib engine reports them
     import pandas
 
@@ -522,7 +647,7 @@ def _column_from_texts(name: str, cells: np.ndarray, lines: np.ndarray, decimal_
                 continue
         rows.append(row)
         values.append(value)
-    return Column(name, np.frombuffer(rows, dtype=np.int64).copy(), np.frombuffer(values, dtype=np.float64).copy(), junk_count, first_junk)
+    return Column(name, np.frombuffer(rows, dtype=np.int64).copy(), np.frombuffer(values, dtype=np.float64).copy(), junk_count, first_junk, junk_count, first_junk[0] if first_junk else None)
 
 
 def _has_header_like_rows(columns: list[Column], text_positions: list[int], row_count: int) -> bool:
@@ -546,6 +671,7 @@ def part_from_table(table: Table) -> RunPart:
     wall_time = _wall_time_by_row(table)
     series: list[Series] = []
     stepless_values, first_stepless_line = 0, None
+    damage = list(table.damage)
     for column in table.columns:
         if _is_bookkeeping(column, table) or (column.rows.size == 0 and column.junk_count == 0):
             continue
@@ -556,6 +682,8 @@ def part_from_table(table: Table) -> RunPart:
         if column.junk_count:
             line, text = column.first_junk
             warnings.append(f"column {column.name!r}: {column.junk_count} non-numeric cells skipped (first at line {line}: {text!r})")
+            if column.lost_count:
+                damage.append((f"column {column.name!r}: {column.lost_count} non-numeric cells in rows of numbers skipped (first at line {column.first_lost})", column.first_lost))
         keep = has_step[column.rows]
         if not keep.all():
             stepless_values += int((~keep).sum())
@@ -576,6 +704,8 @@ def part_from_table(table: Table) -> RunPart:
         events = events[:MAX_RESTART_EVENTS]
     if table.truncated_line is not None:
         events.append(RunEvent("truncated", f"line {table.truncated_line} was cut off mid-write", line=table.truncated_line))
+    # What the file held but could not be read as numbers: one integrity event each (LOG004).
+    events.extend(RunEvent("corrupt", message, line=line) for message, line in damage)
     framework = detect_framework(table, axis)
     return RunPart(FORMAT, series, events, {"framework": framework} if framework else {}, warnings)
 

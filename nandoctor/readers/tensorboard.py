@@ -99,10 +99,9 @@ def _read_file(path: Path, *, verify_crc: bool = True, chunk_records: int = CHUN
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
-            part.warnings.append("empty event file")
-            return part
+            raise ReadError("empty file: nothing was written to it")
         if size < HEADER_BYTES:
-            raise ReadError(f"not a TensorBoard event file: {size} bytes, shorter than one record header")
+            raise ReadError(f"not a TensorBoard event file, or cut off: {size} bytes, shorter than one record header")
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         file = _MappedFile(mapped)
@@ -141,10 +140,14 @@ def _number_at_every_byte(mapped: mmap.mmap, code: str) -> np.ndarray:
 
 
 def _read_mapped(file: _MappedFile, part: RunPart, verify_crc: bool, chunk_records: int, bulk_decode: bool) -> tuple:
-    if not _first_header_intact(file.view):
-        raise ReadError("not a TensorBoard event file: its first record's length checksum does not match")
     damage = _Damage()
+    if not _first_header_intact(file.view):
+        # Damage in the first record's length, or no event file at all: read on only if intact records follow.
+        if not verify_crc or _resume_point(file, 0, _crc32c_function()) is None:
+            raise ReadError("not a TensorBoard event file: its first record's length checksum does not match, nor does any later record's")
     starts, lengths, intact = _checked_records(file, part, verify_crc, damage)
+    if not intact.any():
+        raise ReadError(f"cut off or damaged before its first complete record: nothing readable in its {file.size} bytes")
     _require_event_file(file, starts, lengths, intact)
     points, state = _Points(), _WalkState()
     readable = np.flatnonzero(intact)
@@ -162,16 +165,77 @@ def _checked_records(file: _MappedFile, part: RunPart, verify_crc: bool, damage:
     crc = _crc32c_function() if verify_crc else None
     if verify_crc and crc is None:
         part.warnings.append("crc32c is not installed: record checksums not verified (pip install crc32c)")
-    starts, end_of_records = _frame(file)
-    lengths = np.diff(starts, append=end_of_records) - RECORD_OVERHEAD  # records are contiguous
-    trusted = _trusted_records(file, starts, end_of_records, verify_crc, damage)
-    starts, lengths = starts[:trusted], lengths[:trusted]
+    starts, lengths = _resynced_records(file, verify_crc, crc, damage)
     if crc is None or not starts.size:
         return starts, lengths, np.ones(starts.size, dtype=bool)
     intact = _payloads_intact(file, starts, lengths, crc)
     for index in np.flatnonzero(~intact).tolist():
         damage.bad_payload(index, int(starts[index]))
     return starts, lengths, intact
+
+
+def _resynced_records(file: _MappedFile, verify_crc: bool, crc, damage: "_Damage") -> tuple[np.ndarray, np.ndarray]:
+    """Start and payload length of every record framing can vouch for, reading on past damaged lengths.
+
+    A record whose length checksum fails cannot say where the next record starts (TensorBoard stops
+    there). Intact records after it are found again by their own checksums: the next offset whose
+    8 length bytes match their masked CRC32C, and whose payload matches its own, resumes framing.
+    The damaged record itself is read too when its payload, up to the resumed record, is intact.
+    """
+    starts_parts: list[np.ndarray] = []
+    lengths_parts: list[np.ndarray] = []
+    position, count = 0, 0
+    while True:
+        starts, end_of_records = _frame(file, position)
+        lengths = np.diff(starts, append=end_of_records) - RECORD_OVERHEAD  # records are contiguous
+        trusted, bad_offset = _trusted_records(file, starts, end_of_records, verify_crc, damage, count)
+        starts_parts.append(starts[:trusted])
+        lengths_parts.append(lengths[:trusted])
+        count += trusted
+        if bad_offset is None:
+            break
+        resume = _resume_point(file, bad_offset, crc)
+        if resume is None:
+            damage.bad_header(count, bad_offset, f"no intact record follows: the last {file.size - bad_offset} bytes cannot be read")
+            break
+        if crc is not None and _payload_intact(file, bad_offset, resume, crc):
+            damage.warnings.append(f"record {count} at byte {bad_offset}: length checksum mismatch, but its data checksum holds up to the next intact record; read")
+            starts_parts.append(np.array([bad_offset], dtype=np.int64))
+            lengths_parts.append(np.array([resume - bad_offset - RECORD_OVERHEAD], dtype=np.int64))
+            count += 1
+        else:
+            damage.bad_header(count, bad_offset, f"{resume - bad_offset} bytes skipped, reading resumed at byte {resume}")
+        position = resume
+    return np.concatenate(starts_parts), np.concatenate(lengths_parts)
+
+
+RESYNC_WINDOW = 1 << 20  # offsets tested at once when looking for the next intact record
+
+
+def _resume_point(file: _MappedFile, after: int, crc) -> int | None:
+    """The first offset after `after` where an intact record starts (length and, if crc, payload checksums)."""
+    last = file.size - RECORD_OVERHEAD  # a record of an empty payload starting there would end the file
+    start = after + 1
+    while start <= last:
+        offsets = np.arange(start, min(start + RESYNC_WINDOW, last + 1), dtype=np.int64)
+        room = (file.size - RECORD_OVERHEAD - offsets).astype(np.uint64)
+        lengths = file.u64[offsets]
+        offsets = offsets[lengths <= room]  # most offsets fail here: their "length" runs past the file
+        if offsets.size:
+            offsets = offsets[_lengths_intact(file.u64[offsets], file.u32[offsets + 8])]
+        for offset in offsets.tolist():
+            end = offset + HEADER_BYTES + int(file.u64[offset]) + FOOTER_BYTES
+            if crc is None or _payload_intact(file, offset, end, crc):
+                return offset
+        start += RESYNC_WINDOW
+    return None
+
+
+def _payload_intact(file: _MappedFile, start: int, end: int, crc) -> bool:
+    """Does the record framed as [start, end) hold a payload matching its trailing masked CRC32C?"""
+    if end - start < RECORD_OVERHEAD:
+        return False
+    return _masked(crc(file.view[start + HEADER_BYTES : end - FOOTER_BYTES])) == int(file.u32[end - FOOTER_BYTES])
 
 
 def _chunks(count: int, largest: int):
@@ -204,7 +268,7 @@ GUESS_BYTES = 64 * 1024  # span of a first guess
 MAX_GUESS_RECORDS = 65536
 
 
-def _frame(file: _MappedFile) -> tuple[np.ndarray, int]:
+def _frame(file: _MappedFile, position: int = 0) -> tuple[np.ndarray, int]:
     """The start offset of every complete record, and where the complete records end.
 
     Only lengths are followed here; checksums are verified afterwards in bulk, and framing found
@@ -215,11 +279,10 @@ def _frame(file: _MappedFile) -> tuple[np.ndarray, int]:
     exactly what the one-at-a-time loop gives, for a fraction of the Python work.
     """
     pieces: list = []
-    position = 0
     probe_records = PROBE_RECORDS
     while True:
         probe, position, complete = _frame_loop(file.view, file.size, position, probe_records)
-        pieces.append(probe)
+        pieces.append(np.asarray(probe, dtype=np.int64))  # not a list of Python ints: 8 bytes a record, not 36
         if complete:
             break
         cycle = _size_cycle(probe[-PROBE_RECORDS:], position)
@@ -287,23 +350,22 @@ def _frame_by_cycle(file: _MappedFile, position: int, cycle: np.ndarray) -> tupl
         first_block = False
 
 
-def _trusted_records(file: _MappedFile, starts: np.ndarray, end_of_records: int, verify_crc: bool, damage: "_Damage") -> int:
-    """How many records framing can vouch for: up to the first whose length checksum fails."""
+def _trusted_records(file: _MappedFile, starts: np.ndarray, end_of_records: int, verify_crc: bool, damage: "_Damage", first_record: int = 0) -> tuple[int, int | None]:
+    """How many records framing can vouch for (up to the first whose length checksum fails), and the
+    offset of that damaged length (None when there is none: the records run to the end or to a cut)."""
     if verify_crc and starts.size:
         for chunk in range(0, starts.size, CHUNK_RECORDS):
             chunk_starts = starts[chunk : chunk + CHUNK_RECORDS]
             intact = _lengths_intact(file.u64[chunk_starts], file.u32[chunk_starts + 8])
             if not intact.all():
                 first_bad = chunk + int(np.argmin(intact))
-                damage.bad_header(first_bad, int(starts[first_bad]), file.size)
-                return first_bad
+                return first_bad, int(starts[first_bad])
     if end_of_records < file.size:
         whole_header = end_of_records + HEADER_BYTES <= file.size
         if verify_crc and whole_header and not _first_header_intact(file.view[end_of_records:]):
-            damage.bad_header(starts.size, end_of_records, file.size)
-        else:
-            damage.truncated(starts.size, end_of_records, file.size)
-    return starts.size
+            return starts.size, end_of_records
+        damage.truncated(first_record + starts.size, end_of_records, file.size)
+    return starts.size, None
 
 
 # ----------------------------------------------------------------------------------------- checksums
@@ -884,10 +946,8 @@ class _Damage:
     def unparsable(self, record: int, offset: int, reason: str) -> None:
         self._record("unparsable", f"record {record} at byte {offset}: not a valid Event ({reason}); record skipped", record)
 
-    def bad_header(self, record: int, offset: int, size: int) -> None:
-        message = f"record {record} at byte {offset}: length checksum mismatch; stopped there, the last {size - offset} bytes cannot be framed"
-        self.warnings.append(message)
-        self.events.append(("corrupt", message, record))
+    def bad_header(self, record: int, offset: int, outcome: str) -> None:
+        self._record("length", f"record {record} at byte {offset}: length checksum mismatch; {outcome}", record)
 
     def truncated(self, record: int, offset: int, size: int) -> None:
         self.warnings.append(f"truncated at byte {size} (last record incomplete)")

@@ -11,6 +11,7 @@ import numpy as np
 from ..features import FLT_MIN_LOG, Facts, learning_rate_near, loss_series, output_name
 from ..model import Finding, Run, Series
 from . import Param, Rule
+from .constant_loss import true_runs
 from .keras_clip_saturation import ClipMatch, saturated_match
 
 # A smoothed total is k x 87.3365 when k unit-weight outputs saturate at once; more heads than this is implausible.
@@ -216,51 +217,50 @@ def floor_mask(values: np.ndarray, multipliers: list[float], tolerance: float) -
     """Which points sit at m x 87.3365 for some multiplier m, and that m per point (NaN elsewhere)."""
     at_floor = np.zeros(values.shape, dtype=bool)
     matched = np.full(values.shape, np.nan)
+    if not multipliers:
+        return at_floor, matched
+    lowest = min(multipliers) * FLT_MIN_LOG - tolerance * max(1.0, min(multipliers))
     with np.errstate(invalid="ignore", over="ignore"):
+        near = np.flatnonzero(values >= lowest)  # only these can sit at any multiple (most losses are far below 87)
+        if not near.size:
+            return at_floor, matched
+        candidates = values[near]
+        found = np.zeros(near.size, dtype=bool)
+        which = np.full(near.size, np.nan)
         for multiplier in multipliers:
-            close = np.abs(values - multiplier * FLT_MIN_LOG) <= tolerance * max(1.0, multiplier)
-            fresh = close & ~at_floor
-            matched[fresh] = multiplier
-            at_floor |= close
+            close = np.abs(candidates - multiplier * FLT_MIN_LOG) <= tolerance * max(1.0, multiplier)
+            which[close & ~found] = multiplier
+            found |= close
+    at_floor[near] = found
+    matched[near] = which
     return at_floor, matched
 
 
 def floor_stretches(values: np.ndarray, multipliers: list[float], tolerance: float) -> list[FloorStretch]:
     """Every stretch of consecutive points pinned at one multiple of the softmax ceiling."""
     at_floor, matched = floor_mask(values, multipliers, tolerance)
-    stretches = []
-    index = 0
-    while index < values.size:
-        if not at_floor[index]:
-            index += 1
-            continue
-        end = index + 1
-        while end < values.size and at_floor[end] and matched[end] == matched[index]:
-            end += 1
-        stretches.append(FloorStretch(index, end - index, float(values[index]), float(matched[index])))
-        index = end
-    return stretches
+    # a stretch starts at a pinned point whose predecessor is not pinned at the same multiple
+    continues = np.zeros(values.shape, dtype=bool)
+    continues[1:] = at_floor[1:] & at_floor[:-1] & (matched[1:] == matched[:-1])
+    starts = np.flatnonzero(at_floor & ~continues)
+    if not starts.size:
+        return []
+    boundaries = np.flatnonzero(~continues)  # every point that does not continue a stretch; the starts are among them
+    ends = np.append(boundaries, values.size)[np.searchsorted(boundaries, starts, side="right")]  # the next one, or the end
+    return [FloorStretch(int(start), int(end - start), float(values[start]), float(matched[start])) for start, end in zip(starts, ends)]
 
 
 def flat_high_stretch(values: np.ndarray, floor: float, ceiling: float) -> tuple[int, int]:
     """(start, length) of the longest run of points in [floor, ceiling] whose consecutive values agree to 4 digits."""
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         high = np.isfinite(values) & (values >= floor) & (values <= ceiling)
         steady = np.abs(np.diff(values)) <= 5e-4 * np.abs(values[1:])
     linked = high[:-1] & high[1:] & steady  # point i and i+1 are one flat pair
-    best_start, best_length = 0, 0
-    index = 0
-    while index < linked.size:
-        if not linked[index]:
-            index += 1
-            continue
-        end = index
-        while end < linked.size and linked[end]:
-            end += 1
-        if end - index + 1 > best_length:
-            best_start, best_length = index, end - index + 1
-        index = end
-    return best_start, best_length
+    starts, lengths = true_runs(linked)
+    if not starts.size:
+        return 0, 0
+    longest = int(np.argmax(lengths))  # the first of the longest
+    return int(starts[longest]), int(lengths[longest]) + 1
 
 
 def _finite_before(values: np.ndarray, index: int) -> float | None:

@@ -117,35 +117,33 @@ class FrozenStretch:
     coarse: bool  # too few digits printed to tell a frozen loss from a stalled one
 
 
-def identical_runs(values: np.ndarray, identical: float) -> list[tuple[int, int]]:
-    """(start, length) of every run of >= 2 consecutive finite values that are the same."""
+def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, lengths) of every run of consecutive True in a boolean array, in order."""
+    padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    starts, ends = edges[0::2], edges[1::2]
+    return starts, ends - starts
+
+
+def identical_runs(values: np.ndarray, identical: float) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, lengths) of every run of >= 2 consecutive finite values that are the same."""
     with np.errstate(invalid="ignore", over="ignore"):
         same = np.isfinite(values[1:]) & np.isfinite(values[:-1]) & (np.abs(np.diff(values)) <= identical * np.abs(values[1:]))
-    runs = []
-    index = 0
-    while index < same.size:
-        if not same[index]:
-            index += 1
-            continue
-        end = index
-        while end < same.size and same[end]:
-            end += 1
-        runs.append((index, end - index + 1))
-        index = end
-    return runs
+    starts, lengths = true_runs(same)
+    return starts, lengths + 1  # a run of k equal steps holds k + 1 points
 
 
 def frozen_stretch(values: np.ndarray, params: dict) -> FrozenStretch | None:
     """The longest identical stretch long enough to report (PLT002's parameters), or None."""
     min_points = int(params["min_points"])
-    runs = identical_runs(values, float(params["identical"]))
-    if not runs:
+    starts, lengths = identical_runs(values, float(params["identical"]))
+    if not starts.size:
         return None
-    long_runs = [item for item in runs if item[1] >= min_points]
-    levels = {float(values[start]) for start, _ in long_runs}
-    if len(levels) >= 2:
+    long_levels = np.unique(values[starts[lengths >= min_points]])
+    if long_levels.size >= 2:
         return None  # a staircase: the logger repeated one value per epoch on every step row
-    start, length = max(runs, key=lambda item: item[1])
+    longest = int(np.argmax(lengths))  # the first of the longest
+    start, length = int(starts[longest]), int(lengths[longest])
     level = float(values[start])
     resolution = printing_resolution(level)
     coarse = resolution > float(params["coarse_resolution"])
@@ -182,7 +180,8 @@ def _at_clip_times_error(level: float, facts: Facts) -> bool:
         finite = accuracy.values[np.isfinite(accuracy.values)]
         if not finite.size:
             continue
-        error_rate = 1.0 - float(np.median(finite))
+        with np.errstate(over="ignore", invalid="ignore"):
+            error_rate = 1.0 - float(np.median(finite))
         if error_rate > 0 and any(abs(level - clip * error_rate) <= 0.01 * clip * error_rate for clip in KERAS_CLIP_LOSSES + (FLT_MIN_LOG,)):
             return True
     return False

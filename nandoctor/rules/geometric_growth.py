@@ -82,7 +82,7 @@ class GeometricGrowth(Rule):
         if values.size < 4 or np.any(values <= 0):
             return  # ratios need a positive loss
         low, top = strongest_rise(values)
-        cumulative = float(values[top] / values[low]) if top > low else 1.0
+        cumulative = float(values[top]) / float(values[low]) if top > low else 1.0  # Python floats: inf, not a numpy overflow warning
         if not cumulative >= self.explosion_ratio:
             return
         between = np.diff(values[low : top + 1])
@@ -109,7 +109,7 @@ class GeometricGrowth(Rule):
             "growth_points": points,
             "growth_per_point": per_point if math.isfinite(per_point) else "inf",
             f"growth_per_{unit}": per_step if math.isfinite(per_step) else "inf",
-            "last_over_level": float(values[-1] / level),
+            "last_over_level": float(values[-1]) / level,  # level > 0: a median of positive values
         }
         causes = {"lr_too_high": 1.0, "divergence": 0.6}
         if lead is not None:

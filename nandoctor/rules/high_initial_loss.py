@@ -114,7 +114,7 @@ class HighInitialLoss(Rule):
         early = early[np.isfinite(early) & (early > 0) & (early <= 1)]
         if early.size == 0:
             return int(self.max_classes)
-        return int(min(self.max_classes, max(2, math.floor(1.0 / float(early.min())))))
+        return int(min(self.max_classes, max(2, math.floor(min(1.0 / float(early.min()), self.max_classes)))))  # 1/5e-324 is inf
 
 
 def _total_loss_weight(run: Run) -> float:

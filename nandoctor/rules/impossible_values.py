@@ -116,7 +116,8 @@ def accuracy_out_of_range(values: np.ndarray, slack: float) -> tuple[int | None,
     if not finite.size:
         return None, 1.0
     # a typical value above 2 cannot be a fraction: a percentage, as mmdetection logs `acc: 95.1367`
-    scale = 100.0 if np.median(finite) > 2.0 else 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = 100.0 if np.median(finite) > 2.0 else 1.0
     with np.errstate(invalid="ignore"):
         outside = np.flatnonzero(np.isfinite(values) & ((values < -slack) | (values > scale * (1 + slack))))
     return (int(outside[0]) if outside.size else None), scale

@@ -36,7 +36,11 @@ class KerasClipSaturation(Rule):
     0.2 %. Typical readouts: `loss: 14.5063 - acc: 0.1000` (10 classes, one predicted),
     `loss: 8.0590 - acc: 0.5000` (balanced binary). Without an accuracy series, a loss flat
     (within 0.2 % for `flat_points` points) at exactly K x (1 - 1/C) for a class count C up to 100,
-    or at K itself, is reported as weaker evidence (`warning`).
+    or at K itself, is reported as weaker evidence (`warning`) when the loss got there by rising
+    or sat there from its first point: a loss descending through a clip level is learning (a
+    smoothed detector loss passes 7.7082 = 15.4249 / 2 flat to 0.2 %). When the accuracy is one
+    and the same value at every point logged and the match starts at the first, the finding also
+    supports vanishing_or_stalled (weight 0.5): one constant prediction all run is a stalled net.
 
     ## Why it matters
     Keras clips probabilities to [1e-7, 1 - 1e-7] before the log, so a confidently wrong sample
@@ -53,7 +57,11 @@ class KerasClipSaturation(Rule):
     identical at every matched point (a slowly learning net's L / (1 - acc) drifts up through
     15-16 on its way: 15.86 at accuracy 0.895 in a healthy sigmoid MNIST run); and the
     train-and-validation single-epoch match (two data sets at the same ceiling in the same epoch
-    are two observations).
+    are two observations). Without accuracy, the arrival from below or from the first point is
+    the catalog's own shape of saturation: "a jump from a normal value to the constant" (S02, S16;
+    or a slow rise, wy1iu/sphereface#103). The stalled secondary cause is S02's third confirmed
+    cause, a dead final layer or ReLU on the logits giving a constant argmax (S21's label); it
+    needs the same accuracy at every one of at least 4 points (PLT001's shortest judged run).
 
     ## Suggested fixes
     Compute the loss on logits (`from_logits=True` with a linear last layer); pair the output
@@ -81,7 +89,7 @@ class KerasClipSaturation(Rule):
     severity = "error"
     requires = ("train_loss",)
     optional = ("accuracy", "val_loss", "val_accuracy", "lr")
-    causes = ("saturated_output",)
+    causes = ("saturated_output", "vanishing_or_stalled")
     params = {
         "tolerance": Param(0.01, "relative tolerance of the match to K x (1 - accuracy)"),
         "min_epochs": Param(2, "consecutive matching points of one K that make the finding"),
@@ -173,7 +181,7 @@ class ClipMatch:
 
 def clip_match(loss: Series, accuracy: Series, tolerance: float, min_error_rate: float, ceilings: tuple[float, ...] = KERAS_CLIP_LOSSES) -> ClipMatch | None:
     """Where `loss` equals K x (1 - accuracy) at the steps both logged, as its longest stretch of one K of `ceilings`."""
-    steps, loss_index, accuracy_index = np.intersect1d(loss.steps, accuracy.steps, assume_unique=False, return_indices=True)
+    steps, loss_index, accuracy_index = common_steps(loss.steps, accuracy.steps)
     if steps.size == 0:
         return None
     values = loss.values[loss_index]
@@ -198,6 +206,17 @@ def clip_match(loss: Series, accuracy: Series, tolerance: float, min_error_rate:
             whole_run = frozen and start == 0 and bool(np.all(logged == stretch[0]))
             best = ClipMatch(loss, index, int(steps[start]), length, ceiling, float(accuracies[start]), float(values[start]), float(relative[start]), float(np.max(stretch)), frozen, whole_run)
     return best
+
+
+def common_steps(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """np.intersect1d(first, second, return_indices=True); for strictly increasing steps (the usual log) by one binary search."""
+    if first.size > 1 and second.size > 1 and bool(np.all(first[1:] > first[:-1])) and bool(np.all(second[1:] > second[:-1])):
+        position = np.searchsorted(second, first)
+        inside = position < second.size
+        shared = np.flatnonzero(inside)
+        shared = shared[second[position[shared]] == first[shared]]
+        return first[shared], shared, position[shared]
+    return np.intersect1d(first, second, assume_unique=False, return_indices=True)
 
 
 def saturated_match(loss: Series, accuracy: Series | None, params: dict, ceilings: tuple[float, ...] = KERAS_CLIP_LOSSES) -> ClipMatch | None:
@@ -249,7 +268,7 @@ def flat_at_clip_level(values: np.ndarray, min_points: int, tolerance: float = 0
     level_values = np.array([level for level, _, _ in levels])
     highest = float(level_values.max()) * (1 + tolerance)
     finite = np.isfinite(values)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         masked = np.where(finite & (values <= highest), values, np.nan)  # no clip level above K
         windows = np.lib.stride_tricks.sliding_window_view(masked, min_points)
         lowest, largest = windows.min(axis=1), windows.max(axis=1)  # NaN where a window holds one

@@ -184,7 +184,10 @@ def find_spikes(values: np.ndarray, params: dict) -> list[Spike]:
     accepted, so the scan runs block by block in numpy: the baselines of a block are one EMA (bit
     for bit the recurrence), and the median and MAD of the previous `history` residuals are
     computed, exactly as np.median computes them, only for the points that clear the cheap
-    `ratio` test. Blocks grow while no spike turns up and restart small after one.
+    `ratio` test. Blocks grow while no spike turns up. Right after a spike, where the next one is
+    often near, a short scan over plain floats (`_scan_points`, the same arithmetic) is cheaper than
+    a numpy block per spike. The result is the per-point loop's, spike for spike (the median is
+    computed for every tested point, never reused from an earlier one).
     """
     logs = log_values(values)
     alpha = float(params["alpha"])
@@ -197,67 +200,157 @@ def find_spikes(values: np.ndarray, params: dict) -> list[Spike]:
     accepted = 0
     residuals = np.empty(0)  # the last `history` log-jumps of accepted points over their baseline
     residual_total = 0  # how many there have been in all
+    missing_before = np.concatenate([[0], np.cumsum(np.isnan(logs))])  # non-finite (or non-positive) points before each index
+    log_list: list[float] | None = None  # plain floats for the short scans after a spike
     index = 0
     block = _FIRST_BLOCK
+    after_spike = False
     while index < values.size:
-        stop = min(values.size, index + block)
-        where = index + np.flatnonzero(np.isfinite(logs[index:stop]))
-        if where.size == 0:
-            index, block = stop, min(block * 4, _LARGEST_BLOCK)
+        if after_spike:
+            # right after a spike the next one is often near: a short scan over plain floats costs less than
+            # a numpy block per spike; it hands back to the blocks when it runs out of points or candidates
+            if log_list is None:
+                log_list = logs.tolist()
+            after_spike = False
+            index, spike_at, baseline, accepted, residuals, residual_total = _scan_points(
+                log_list, index, min(values.size, index + _SCAN_POINTS), baseline, accepted, residuals, residual_total, alpha, warmup, history, min_jump, mad_multiple
+            )
+            if spike_at < 0:
+                block = _FIRST_BLOCK
+                continue
+            spike = follow_spike(values, logs, spike_at, baseline, params)
+            spikes.append(spike)
+            if spike.outcome != "recovered":
+                break
+            index = spike_at + spike.recovery_points  # resume at the recovered point, baseline unchanged
+            after_spike = True
             continue
-        kept = logs[where]
+        stop = min(values.size, index + block)
+        if missing_before[stop] == missing_before[index]:  # all finite: the usual case, no gather
+            where = None
+            kept = logs[index:stop]
+        else:
+            where = index + np.flatnonzero(~np.isnan(logs[index:stop]))
+            if where.size == 0:
+                index, block = stop, min(block * 4, _LARGEST_BLOCK)
+                continue
+            kept = logs[where]
+        seeding = math.isnan(baseline)  # the run's first finite point seeds the baseline and has no residual
         before = _baselines_before(kept, baseline, alpha)  # the baseline each kept point is tested against
         with np.errstate(invalid="ignore"):
-            jumps = kept - before  # NaN for the run's very first point (no baseline yet)
-        has_residual = np.isfinite(before)
-        earlier = np.concatenate([[0], np.cumsum(has_residual)[:-1]])  # residuals of this block before each point
-        accepted_before = accepted + np.arange(kept.size)
-        with np.errstate(invalid="ignore"):
-            cheap = (accepted_before >= warmup) & (residual_total + earlier >= warmup - 1) & (jumps >= min_jump)
+            jumps = kept - before
+        block_residuals = jumps[1:] if seeding else jumps
+        # point j of the block has accepted + j accepted points and residual_total + j (- 1 when seeding) residuals before it
+        first_testable = max(0, warmup - accepted, warmup - 1 - residual_total + (1 if seeding else 0))
         spike_at = -1
-        candidates = np.flatnonzero(cheap)
-        if candidates.size:
-            pool = np.concatenate([residuals, jumps[has_residual]])  # the accepted residuals in order
-            ends = residuals.size + earlier[candidates]  # each candidate's window is pool[end - history : end]
-            center, spread = _window_median_and_mad(pool, ends, history)
-            with np.errstate(invalid="ignore"):
-                needed = np.where(np.isnan(center), min_jump, np.maximum(min_jump, center + mad_multiple * spread))
+        if first_testable < kept.size:
+            candidates = first_testable + np.flatnonzero(jumps[first_testable:] >= min_jump)
+            if candidates.size:
+                pool = np.concatenate([residuals, block_residuals])  # the accepted residuals in order
+                ends = residuals.size + candidates - (1 if seeding else 0)  # each candidate's window is pool[end - history : end]
+                center, spread = _window_median_and_mad(pool, ends, history)
+                with np.errstate(invalid="ignore"):
+                    needed = np.where(np.isnan(center), min_jump, np.maximum(min_jump, center + mad_multiple * spread))
                 hits = np.flatnonzero(jumps[candidates] >= needed)
-            if hits.size:
-                spike_at = int(candidates[hits[0]])
+                if hits.size:
+                    spike_at = int(candidates[hits[0]])
         if spike_at < 0:
             accepted += kept.size
-            residual_total += int(np.count_nonzero(has_residual))
-            residuals = np.concatenate([residuals, jumps[has_residual]])[-history:]
-            baseline = float(_baseline_after(kept[-1], before[-1], alpha))
+            residual_total += block_residuals.size
+            residuals = np.concatenate([residuals, block_residuals])[-history:]
+            baseline = _baseline_after(float(kept[-1]), float(before[-1]), alpha)
             index, block = stop, min(block * 4, _LARGEST_BLOCK)
             continue
         # the points before the spike are accepted; the spike is not
+        taken = block_residuals[: spike_at - (1 if seeding else 0)]
         accepted += spike_at
-        residual_total += int(np.count_nonzero(has_residual[:spike_at]))
-        residuals = np.concatenate([residuals, jumps[:spike_at][has_residual[:spike_at]]])[-history:]
+        residual_total += taken.size
+        residuals = np.concatenate([residuals, taken])[-history:]
         baseline = float(before[spike_at])
-        spike = follow_spike(values, logs, int(where[spike_at]), baseline, params)
+        onset = index + spike_at if where is None else int(where[spike_at])
+        spike = follow_spike(values, logs, onset, baseline, params)
         spikes.append(spike)
         if spike.outcome != "recovered":
             break
-        index = int(where[spike_at]) + spike.recovery_points  # resume at the recovered point, baseline unchanged
-        block = _FIRST_BLOCK
+        index = onset + spike.recovery_points  # resume at the recovered point, baseline unchanged
+        after_spike = True
     return spikes
 
 
-_FIRST_BLOCK = 256  # points scanned at once after a spike; the block grows 4x while none turns up
+def _scan_points(log_list: list[float], index: int, stop: int, baseline: float, accepted: int, residuals: np.ndarray, residual_total: int, alpha: float, warmup: int, history: int, min_jump: float, mad_multiple: float):
+    """The scan one point at a time over log_list[index:stop], as the block scan does it, until a spike.
+
+    Returns (where it stopped, the spike's index or -1, baseline, accepted, residuals, residual_total). A
+    point that clears the cheap `ratio` test gets np.median and its MAD over the previous `history`
+    residuals; after `_SCAN_CANDIDATES` such points that were not spikes, the scan stops and hands back
+    (a noisy stretch: the block scan takes its medians in bulk).
+    """
+    recent = residuals.tolist()
+    spike_at = -1
+    tested = 0
+    position = index
+    while position < stop:
+        value = log_list[position]
+        if value != value:  # NaN: a non-finite or non-positive loss is skipped
+            position += 1
+            continue
+        if baseline != baseline:  # the run's first finite point seeds the baseline
+            baseline = value
+            accepted += 1
+            position += 1
+            continue
+        jump = value - baseline
+        if accepted >= warmup and residual_total >= warmup - 1 and jump >= min_jump:
+            window = np.asarray(recent[-history:]).reshape(1, -1)
+            needed = min_jump
+            if window.size:
+                middle = window.size // 2
+                center = float(_partitioned_median(window, middle)[0])  # np.median's number
+                spread = 1.4826 * float(_partitioned_median(np.abs(window - center), middle)[0])
+                needed = max(min_jump, center + mad_multiple * spread)
+            if jump >= needed:
+                spike_at = position
+                break
+            tested += 1
+        recent.append(jump)
+        residual_total += 1
+        baseline = alpha * value + (1 - alpha) * baseline
+        accepted += 1
+        position += 1
+        if len(recent) > 4 * history:
+            del recent[:-history]
+        if tested >= _SCAN_CANDIDATES:
+            break
+    return position, spike_at, baseline, accepted, np.array(recent[-history:], dtype=np.float64), residual_total
+
+
+_FIRST_BLOCK = 256  # points scanned at once by numpy; the block grows 4x while no spike turns up
+_SCAN_POINTS = 512  # points scanned one at a time after a spike
+_SCAN_CANDIDATES = 8  # candidates (not spikes) after which that scan hands back to the numpy blocks
+_LANED_BLOCK = 8192  # from this many points a block's baselines come from features.ema's numpy lanes
 _LARGEST_BLOCK = 1 << 20
 _MEDIAN_ROWS = 1 << 14  # candidate windows whose median is taken at once
 
 
 def _baselines_before(kept: np.ndarray, baseline: float, alpha: float) -> np.ndarray:
-    """The baseline in force before each kept log-loss, given the baseline before the first (NaN: none yet)."""
-    if math.isnan(baseline):
-        averages = ema(kept, alpha)  # the first point seeds the average
-        return np.concatenate([[np.nan], averages[:-1]])
-    averages = ema(np.concatenate([[baseline], kept]), alpha)  # seeded with the running baseline
-    return averages[:-1]
+    """The baseline in force before each kept log-loss, given the baseline before the first (NaN: none yet).
+
+    Bit for bit the loop's `alpha * value + (1 - alpha) * baseline`: features.ema (numpy lanes) for
+    long blocks, the same recurrence over plain floats for the short ones after a spike.
+    """
+    seeding = math.isnan(baseline)
+    if kept.size >= _LANED_BLOCK:
+        if seeding:
+            return np.concatenate([[np.nan], ema(kept, alpha)[:-1]])  # the first point seeds the average
+        return ema(np.concatenate([[baseline], kept]), alpha)[:-1]  # seeded with the running baseline
+    beta = 1 - alpha
+    terms = (kept * alpha).tolist()
+    out = [math.nan] * kept.size
+    average = float(kept[0]) if seeding else baseline
+    for position in range(1 if seeding else 0, kept.size):
+        out[position] = average
+        average = terms[position] + beta * average
+    return np.array(out)
 
 
 def _baseline_after(value: float, before: float, alpha: float) -> float:
@@ -274,20 +367,20 @@ def _window_median_and_mad(pool: np.ndarray, ends: np.ndarray, history: int) -> 
     """
     center = np.full(ends.size, np.nan)
     spread = np.full(ends.size, np.nan)
-    padded = np.concatenate([np.full(history, np.nan), pool])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, history)  # row e: pool[e - history : e]
+    offsets = np.arange(-history, 0)
     full = np.flatnonzero(ends >= history)
-    low, high = (history - 1) // 2, history // 2
+    high = history // 2
     for begin in range(0, full.size, _MEDIAN_ROWS):
         rows = full[begin : begin + _MEDIAN_ROWS]
-        chosen = windows[ends[rows]]
-        middle = _middle_of(np.partition(chosen, (low, high), axis=1), low, high, history % 2 == 1)
+        chosen = pool[ends[rows, None] + offsets]  # row: pool[end - history : end]
+        middle = _partitioned_median(chosen, high)
         deviations = np.abs(chosen - middle[:, None])
         center[rows] = middle
-        spread[rows] = 1.4826 * _middle_of(np.partition(deviations, (low, high), axis=1), low, high, history % 2 == 1)
+        spread[rows] = 1.4826 * _partitioned_median(deviations, high)
     short = np.flatnonzero((ends < history) & (ends > 0))
     if short.size:
-        chosen = windows[ends[short]]  # NaN-padded on the left
+        padded = np.concatenate([np.full(history, np.nan), pool])
+        chosen = padded[ends[short, None] + history + offsets]  # NaN-padded on the left
         present = ends[short]
         middle = _sorted_middle(np.sort(chosen, axis=1), present)  # NaN sorts last
         with np.errstate(invalid="ignore"):
@@ -297,10 +390,14 @@ def _window_median_and_mad(pool: np.ndarray, ends: np.ndarray, history: int) -> 
     return center, spread
 
 
-def _middle_of(parted: np.ndarray, low: int, high: int, odd: bool) -> np.ndarray:
-    if odd:
-        return parted[:, high].copy()
-    return (parted[:, low] + parted[:, high]) / 2.0
+def _partitioned_median(rows: np.ndarray, high: int) -> np.ndarray:
+    """np.median of each row (no NaN): one partition at the upper middle; the lower middle is the largest value left of it."""
+    parted = np.partition(rows, high, axis=1)
+    upper = parted[:, high]
+    if rows.shape[1] % 2 == 1:
+        return upper.copy()
+    lower = parted[:, :high].max(axis=1)
+    return (lower + upper) / 2.0
 
 
 def _sorted_middle(ordered: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -335,7 +432,8 @@ def follow_spike(values: np.ndarray, logs: np.ndarray, onset: int, baseline_log:
         after = values[onset + 1 :]  # the excursion runs to the end: the loss stepped up to a new level
     if after.size < int(params["shift_widths"]):
         return Spike(onset, baseline, peak, float(values[onset]) / baseline, width, "open", 0, math.nan)
-    after_level = float(np.median(after))
+    with np.errstate(over="ignore", invalid="ignore"):
+        after_level = float(np.median(after))
     outcome = "shifted" if after_level >= float(params["shift_ratio"]) * baseline else "settled"
     return Spike(onset, baseline, peak, float(values[onset]) / baseline, width, outcome, 0, after_level)
 

@@ -79,7 +79,7 @@ class LrStillRising(Rule):
             return
         start = rising_tail_start(values)
         tenth = max(2, values.size // 10)
-        if not values[-1] > values[-tenth] * 1.001:
+        if not float(values[-1]) > float(values[-tenth]) * 1.001:  # Python floats: 1.8e308 * 1.001 is inf, no numpy warning
             return  # flat at the end: the warmup is over
         if values[start] > 0 and values[-1] < self.min_lr_rise * values[start]:
             return
@@ -125,7 +125,7 @@ def rising_tail_start(values: np.ndarray) -> int:
 
 def is_range_test(values: np.ndarray, steps: np.ndarray) -> bool:
     """An lr that grows geometrically (a straight line in log-lr) across three decades or more: an lr finder."""
-    if values.size < 5 or values[0] <= 0 or values[-1] < 1e3 * values[0]:
+    if values.size < 5 or values[0] <= 0 or float(values[-1]) < 1e3 * float(values[0]):  # Python floats: no overflow warning
         return False
     x = steps.astype(np.float64)
     with np.errstate(all="ignore"):

@@ -198,15 +198,20 @@ class Line:
 
 def fitted_line(values: np.ndarray) -> Line:
     """The least-squares line through `values` (finite, at least 3), its change relative to the mean and its t-statistic."""
-    mean = float(np.mean(values)) if values.size else 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(np.mean(values)) if values.size else 0.0
     if values.size < 3 or mean == 0 or not math.isfinite(mean):
         return Line(0.0, 0.0, 0.0)
-    x = np.arange(values.size, dtype=np.float64)
-    slope, intercept = np.polyfit(x, values, 1)
-    residual_std = float(np.std(values - (slope * x + intercept)))
-    slope_error = residual_std * math.sqrt(values.size / (values.size - 2)) / math.sqrt(float(np.sum((x - x.mean()) ** 2)))
+    # least squares in closed form about the middle of the x range (np.polyfit's numbers, without its lstsq)
+    count = values.size
+    centered = np.arange(count, dtype=np.float64) - (count - 1) / 2.0
+    spread_x = count * (count * count - 1) / 12.0  # sum of centered x squared
+    with np.errstate(over="ignore", invalid="ignore"):
+        slope = float(np.dot(centered, values - mean)) / spread_x
+        residual_std = float(np.std(values - mean - slope * centered))
+    slope_error = residual_std * math.sqrt(count / (count - 2)) / math.sqrt(spread_x)
     trend_t = float(slope / slope_error) if slope_error > 0 else (0.0 if slope == 0 else math.copysign(math.inf, slope))
-    return Line(float(slope * (values.size - 1) / mean), trend_t, residual_std)
+    return Line(float(slope * (count - 1) / mean), trend_t, residual_std)
 
 
 def lag1_autocorrelation(changes: np.ndarray) -> float | None:
@@ -214,8 +219,8 @@ def lag1_autocorrelation(changes: np.ndarray) -> float | None:
     if changes.size < 4:
         return None
     first, second = changes[:-1], changes[1:]
-    if np.std(first) == 0 or np.std(second) == 0:
-        return None
     with np.errstate(invalid="ignore", over="ignore"):
+        if not (np.std(first) > 0 and np.std(second) > 0):
+            return None  # no variation (or none that a float can hold)
         value = float(np.corrcoef(first, second)[0, 1])
     return value if math.isfinite(value) else None

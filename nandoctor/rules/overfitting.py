@@ -94,7 +94,9 @@ class Overfitting(Rule):
         trend = mann_kendall_z(values[best + 1:])
         if trend < self.trend_z:
             return  # the last evaluations are high, but no more than noise around a flat curve
-        rise = float(np.median(last)) - best_value
+        with np.errstate(over="ignore", invalid="ignore"):
+            rise = float(np.median(last)) - best_value
+            typical_last = float(np.median(last))
         fall = float(values[0]) - best_value
         if best > 0 and fall > 0 and rise < self.min_rise_of_drop * fall:
             return
@@ -130,7 +132,7 @@ class Overfitting(Rule):
             f"over the {evals_after} evaluations since, while the smoothed train loss fell from {train_at_best:.4g} to {train_last:.4g}: "
             f"{unit} {best_step} is the early-stopping point."
         )
-        confidence = 0.5 + 0.2 * min(1.0, (float(np.median(last)) / best_value - 1.0) / 0.5) + 0.15 * min(1.0, evals_after / 10.0)
+        confidence = 0.5 + 0.2 * min(1.0, (typical_last / best_value - 1.0) / 0.5) + 0.15 * min(1.0, evals_after / 10.0)
         yield self.finding(message, confidence=confidence, series=val, index=int(indices[best]), evidence=evidence)
 
 
@@ -165,4 +167,5 @@ def train_level(train: Series, step: int) -> float | None:
     at = max(0, int(np.searchsorted(train.steps, step, side="right")) - 1)  # the last point at or before `step` (the first if none)
     window = train.values[max(0, at - half) : at + half + 1]
     window = window[np.isfinite(window)]
-    return float(np.median(window)) if window.size else None
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.median(window)) if window.size else None

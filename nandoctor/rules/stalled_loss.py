@@ -126,13 +126,17 @@ def stalled(values: np.ndarray, params: dict) -> Stall | None:
     if not (math.isfinite(first) and math.isfinite(last)) or first <= 0:
         return None
     ratio = last / first
-    line = fitted_line(finite / first)  # in units of the start, so 1e-3 and 1e300 losses behave alike
+    with np.errstate(over="ignore", invalid="ignore"):
+        relative = finite / first  # in units of the start, so 1e-3 and 1e300 losses behave alike
+    if not np.all(np.isfinite(relative)):
+        return None  # points beyond the float range of the start: it moved by ~300 orders of magnitude
+    line = fitted_line(relative)
     trend = line.change
     if not abs(ratio - 1) < max_change or not (abs(trend) < max_change or abs(line.trend_t) < 2.0):
         return None  # it moved: the level changed, or a trend stands out of the noise
-    if float(np.percentile(finite / first, 5)) < 1 - 2 * max_change:
+    if float(np.percentile(relative, 5)) < 1 - 2 * max_change:
         return None  # it did go down at some point: a later rise or a swing, not a stall
-    if finite.size < 10 and float(np.max(finite / first) - np.min(finite / first)) > float(params["short_spread"]):
+    if finite.size < 10 and float(np.max(relative) - np.min(relative)) > float(params["short_spread"]):
         return None
     return Stall(int(finite_index[0]), first, last, ratio, float(trend), int(finite.size))
 
@@ -171,5 +175,6 @@ def _converged(facts: Facts, level: float) -> bool:
     finite = accuracy.values[np.isfinite(accuracy.values)]
     if not finite.size:
         return False
-    tail = float(np.median(finite[-max(1, finite.size // 5) :]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        tail = float(np.median(finite[-max(1, finite.size // 5) :]))
     return (tail / 100.0 if tail > 1.0 else tail) >= level

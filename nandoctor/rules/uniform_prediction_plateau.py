@@ -17,6 +17,8 @@ from . import Param, Rule
 KNOWN_CLASS_COUNTS = (100, 1000, 32000, 50257, 50304, 128256)
 # Below this class count ln C and ln(C +/- 1) are further apart than the band, so the level alone names C.
 _ISOLATED_CLASS_COUNT = 25
+# No classifier or vocabulary has more classes than this: a smaller accuracy names no C at all.
+_MAX_CLASSES = 10_000_000
 
 
 class UniformPredictionPlateau(Rule):
@@ -189,7 +191,7 @@ def candidate_class_counts(losses: np.ndarray, accuracy: Series | None, meta_cla
             seen.add(classes)
     # larger C: ln C is too dense to read off the level; it takes an accuracy at chance or a common count
     chance_accuracy = _typical_accuracy(accuracy)
-    if chance_accuracy is not None and 0 < chance_accuracy <= 1.0 / _ISOLATED_CLASS_COUNT:
+    if chance_accuracy is not None and 1.0 / _MAX_CLASSES <= chance_accuracy <= 1.0 / _ISOLATED_CLASS_COUNT:
         classes = int(round(1.0 / chance_accuracy))
         if classes not in seen:
             candidates.append((classes, "accuracy"))
@@ -231,7 +233,8 @@ def _plateau_at(loss: Series, classes: int, source: str, accuracy: Series | None
     later = loss.values[start + length :]
     later = later[np.isfinite(later)]
     escape_level = target - max(3 * half_width, 0.1 * target)
-    escaped = bool(later.size) and float(np.median(later[-max(1, later.size // 5) :])) < escape_level
+    with np.errstate(over="ignore", invalid="ignore"):
+        escaped = bool(later.size) and float(np.median(later[-max(1, later.size // 5) :])) < escape_level
     return ChancePlateau(start, length, length / max(1, total), float(np.median(stretch)), classes, source, median_accuracy if at_chance else None, escaped, late)
 
 
@@ -256,7 +259,8 @@ def _typical_accuracy(accuracy: Series | None) -> float | None:
     values = accuracy.values[np.isfinite(accuracy.values)]
     if not values.size:
         return None
-    return float(np.median(values[values.size // 2 :]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.median(values[values.size // 2 :]))
 
 
 def _accuracy_over(accuracy: Series | None, first_step: int, last_step: int) -> float | None:
@@ -269,5 +273,6 @@ def _accuracy_over(accuracy: Series | None, first_step: int, last_step: int) -> 
         within = finite & (accuracy.steps >= first_step)
     if not within.any():
         return None
-    value = float(np.median(accuracy.values[within]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = float(np.median(accuracy.values[within]))
     return value / 100.0 if value > 1.0 else value  # percent-scale accuracies (mmdetection's acc: 95.1)

@@ -9,6 +9,7 @@ import numpy as np
 from ..features import Facts, learning_rate_near, value_at_step
 from ..model import Finding, Run, Series
 from . import Param, Rule
+from .constant_loss import true_runs
 
 
 class ZeroLoss(Rule):
@@ -89,7 +90,9 @@ class ZeroLoss(Rule):
         unit = loss.step_unit
         evidence: dict = {"zero_points": length, "first_zero_step": step, "last_step": int(loss.steps[-1])}
         accuracy = facts.accuracy
-        perfect = accuracy is not None and len(accuracy) and bool(np.nanmin(accuracy.values[: max(1, len(accuracy) // 10 + 1)]) >= 0.999)
+        head = accuracy.values[: max(1, len(accuracy) // 10 + 1)] if accuracy is not None else np.empty(0)
+        head = head[~np.isnan(head)]
+        perfect = bool(head.size) and bool(np.min(head) >= 0.999)
         if perfect:
             evidence["accuracy_from_start"] = 1.0
         lr = learning_rate_near(facts, step)
@@ -114,22 +117,22 @@ class ZeroLoss(Rule):
 
 
 def longest_early_stretch(steps: np.ndarray, mask: np.ndarray, early_fraction: float) -> tuple[int, int]:
-    """(start, length) of the longest run of True that starts within the first `early_fraction` of the steps."""
+    """(start, length) of the longest run of True that starts within the first `early_fraction` of the steps (the first such if tied)."""
     span = float(steps[-1] - steps[0]) if steps.size else 0.0
     early_until = steps[0] + early_fraction * span if steps.size else 0
-    best = (0, 0)
-    index = 0
-    while index < mask.size:
-        if not mask[index]:
-            index += 1
-            continue
-        end = index
-        while end < mask.size and mask[end]:
-            end += 1
-        if steps[index] <= early_until and end - index > best[1]:
-            best = (index, end - index)
-        index = end
-    return best
+    starts, lengths = true_runs(mask)
+    early = starts[steps[starts] <= early_until] if starts.size else starts
+    if not early.size:
+        return (0, 0)
+    lengths = lengths[steps[starts] <= early_until]
+    longest = int(np.argmax(lengths))
+    return int(early[longest]), int(lengths[longest])
+
+
+def values_in_force(series: Series, steps: np.ndarray) -> np.ndarray:
+    """Per step, the series' value at its last point at or before it (NaN before its first point): value_at_step, vectorised."""
+    index = np.searchsorted(series.steps, steps, side="right") - 1
+    return np.where(index >= 0, series.values[np.maximum(index, 0)], np.nan)
 
 
 def zero_beside_large_validation(loss: Series, zero: np.ndarray, validation: Series | None, ratio: float) -> np.ndarray:
@@ -140,12 +143,12 @@ def zero_beside_large_validation(loss: Series, zero: np.ndarray, validation: Ser
     if not finite.size or finite[0] <= 0:
         return np.empty(0, dtype=np.int64)
     first = float(finite[0])
-    large = []
-    for index in np.flatnonzero(zero):
-        value = value_at_step(validation, int(loss.steps[index]))
-        if value is not None and np.isfinite(value) and value >= ratio * first and int(loss.steps[index]) > int(validation.steps[0]):
-            large.append(int(index))
-    return np.asarray(large, dtype=np.int64)
+    indices = np.flatnonzero(zero)
+    steps = loss.steps[indices]
+    value = values_in_force(validation, steps)
+    with np.errstate(invalid="ignore"):
+        large = np.isfinite(value) & (value >= ratio * first) & (steps > validation.steps[0])
+    return indices[large].astype(np.int64)
 
 
 def _hidden_nan(facts: Facts, loss: Series, zero: np.ndarray) -> bool:
@@ -153,9 +156,6 @@ def _hidden_nan(facts: Facts, loss: Series, zero: np.ndarray) -> bool:
     grad = facts.grad_norm
     if grad is None or not len(grad):
         return False
-    for index in np.flatnonzero(zero):
-        value = value_at_step(grad, int(loss.steps[index]))
-        if value is not None and not np.isfinite(value):
-            return True
-    return False
-
+    index = np.searchsorted(grad.steps, loss.steps[np.flatnonzero(zero)], side="right") - 1
+    logged = index >= 0  # a zero before the first gradient norm has none beside it
+    return bool(np.any(~np.isfinite(grad.values[index[logged]])))

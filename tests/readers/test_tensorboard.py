@@ -426,15 +426,15 @@ def test_a_flipped_bit_in_a_payload_loses_that_record_only(tmp_path):
     assert np.array_equal(np.delete(unchecked[1], record - 1), ours[1])
 
 
-def test_a_flipped_bit_in_a_length_stops_reading_there(tmp_path):
+def test_a_flipped_bit_in_a_length_loses_no_point(tmp_path):
     whole = scalar_file(tmp_path)
     offset = record_starts(whole)[150]
     path = flip_bit(whole, offset + 1, tmp_path / "events.out.tfevents.flipped")
     part = tb.read(path)
-    assert_same_points(points_of(part), tbw.ea_scalars(path))
-    assert len(part.series[0]) == 149
-    remaining = len(path.read_bytes()) - offset
-    assert part.warnings == [f"record 150 at byte {offset}: length checksum mismatch; stopped there, the last {remaining} bytes cannot be framed"]
+    assert len(tbw.ea_scalars(path)["loss"][0]) == 149  # EventAccumulator stops at the damaged length
+    assert_same_points(points_of(part), points_of(tb.read(whole)))  # the next record is found by its checksums
+    assert part.warnings == [f"record 150 at byte {offset}: length checksum mismatch, but its data checksum holds up to the next intact record; read"]
+    assert part.events == []  # nothing was lost, so nothing for the integrity rules
 
 
 def test_many_bad_records_are_summarised_not_listed(tmp_path):
@@ -458,12 +458,12 @@ def test_without_crc32c_checksums_are_skipped_with_a_warning(tmp_path, monkeypat
     assert len(part.series[0]) == 200
 
 
-def test_an_empty_event_file_is_claimed_and_reads_empty(tmp_path):
+def test_an_empty_event_file_is_claimed_and_reported_as_unreadable(tmp_path):
     path = tmp_path / "events.out.tfevents.123.host"
     path.write_bytes(b"")
     assert tb.sniff(path, b"")
-    part = tb.read(path)
-    assert part.series == [] and part.warnings == ["empty event file"]
+    with pytest.raises(ReadError, match="empty file"):
+        tb.read(path)
 
 
 @pytest.mark.parametrize(
