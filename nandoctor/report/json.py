@@ -36,6 +36,18 @@ def number(value: Any) -> Any:
     return value
 
 
+def plain_data(value: Any) -> bool:
+    """True for what JSON can carry as it is: scalars, and lists or string-keyed dicts of them (solver
+    params, HF summaries, MLflow params); anything else a reader kept is for Python callers only."""
+    if value is None or isinstance(value, (str, bool, int, float, np.integer, np.floating)):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and plain_data(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(plain_data(item) for item in value)
+    return False
+
+
 def series_summary(series: Series) -> dict[str, Any]:
     points = len(series)
     bad = first_nonfinite_index(series.values)
@@ -86,7 +98,7 @@ def run_dict(diagnosis: Diagnosis) -> dict[str, Any]:
         "series": [series_summary(series) for series in run.series],
         "sources": [{"path": source.path, "format": source.format, "warnings": list(source.warnings)} for source in run.sources],
         "events": [{"kind": event.kind, "message": event.message, "step": event.step, "source": event.source or None, "line": event.line} for event in run.events],
-        "meta": number({key: value for key, value in run.meta.items() if isinstance(value, (str, int, float, bool)) or value is None}),
+        "meta": number({key: value for key, value in run.meta.items() if plain_data(value)}),
     }
 
 
