@@ -11,7 +11,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .readers import read_head, reader_for
+from .readers import NOT_A_LOG, read_head, reader_for
 from .readers.mlflow import run_folder as mlflow_run_folder
 
 # Sub-folders whose event files belong to the parent run (Keras TensorBoard callback layout).
@@ -104,7 +104,7 @@ def _sniff_file(path: Path, display: str, problems: list[Problem], explicit: boo
         if explicit:
             from .readers.csv import unclaimed_reason
 
-            reason = unclaimed_reason(path, head) or ("empty file" if not head else "not a log format nandoctor reads (TensorBoard events, CSV metrics, Caffe log)")
+            reason = unclaimed_reason(path, head) or ("empty file" if not head else NOT_A_LOG)
             problems.append(Problem(display, reason))
         return None
     return LogFile(path=path, display=display, format=reader.FORMAT)

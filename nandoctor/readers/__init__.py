@@ -18,6 +18,9 @@ from ..model import RunEvent, Series
 # Sniffing order matters: the most specific signatures first, free-form console logs last.
 READER_MODULES = ("tensorboard", "hf_trainer", "mlflow", "caffe", "csv", "stdout")
 HEAD_BYTES = 64 * 1024
+# How the formats above are named to a user whose file none of them claims.
+KNOWN_FORMATS = "TensorBoard events, CSV metrics, Caffe log, HF trainer_state.json, MLflow metrics, console log"
+NOT_A_LOG = f"not a log format nandoctor reads ({KNOWN_FORMATS})"
 
 
 class ReadError(Exception):

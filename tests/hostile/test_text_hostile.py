@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from nandoctor.readers import caffe
+from nandoctor.readers import NOT_A_LOG, caffe
 
 from .helpers import SAMPLES, analyse, assert_no_traceback, exit_status, findings_of, nandoctor, points, problems_of
 
@@ -106,7 +106,7 @@ def test_a_file_of_binary_junk_is_one_line_and_exit_2(tmp_path):
     path = write(tmp_path, random.Random(1).randbytes(200_000), "train.log")
     result = nandoctor("analyze", path)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [f"nandoctor: {path}: not a log format nandoctor reads (TensorBoard events, CSV metrics, Caffe log)"]
+    assert result.stderr.splitlines() == [f"nandoctor: {path}: {NOT_A_LOG}"]
 
 
 @pytest.mark.parametrize("junk", [random.Random(2).randbytes(200_000), b"\x00" * 100_000], ids=["random-bytes", "nul-block"])
