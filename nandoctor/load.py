@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -93,7 +94,7 @@ def _relabel(series: Series, prefix: str, display: str) -> Series:
 def _event_with_source(event: RunEvent, display: str) -> RunEvent:
     if event.source:
         return event
-    return RunEvent(event.kind, event.message, event.step, display, event.line)
+    return replace(event, source=display)
 
 
 def _merge_same_names(series: list[Series]) -> tuple[list[Series], list[RunEvent]]:
@@ -107,9 +108,15 @@ def _merge_same_names(series: list[Series]) -> tuple[list[Series], list[RunEvent
         joined = parts[0] if len(parts) == 1 else _concatenate(parts)
         resolved, dropped, rewind_step = resolve_rewinds(joined)
         if dropped:
-            events.append(RunEvent("rewind", f"series {name!r} restarted at step {rewind_step}; {dropped} earlier points at or after that step were superseded", step=rewind_step, source=joined.source))
+            events.append(rewind_event(name, rewind_step, dropped, joined.source))
         merged.append(resolved)
     return merged, events
+
+
+def rewind_event(name: str, step: int | None, superseded: int, source: str = "") -> RunEvent:
+    """The event a rewind leaves: its message for people, the series and count for LOG002."""
+    message = f"series {name!r} restarted at step {step}; {superseded} earlier points at or after that step were superseded"
+    return RunEvent("rewind", message, step=step, source=source, data={"series": name, "superseded": superseded})
 
 
 def _concatenate(parts: list[Series]) -> Series:

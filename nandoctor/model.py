@@ -80,6 +80,7 @@ class RunEvent:
     step: int | None = None
     source: str = ""
     line: int | None = None
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False)  # the numbers behind the message, for rules
 
 
 @dataclass(frozen=True)

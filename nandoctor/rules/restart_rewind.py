@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Iterable
 
@@ -11,8 +10,6 @@ from ..model import Finding, Run, RunEvent
 from . import Param, Rule
 
 REWIND_KINDS = ("restart", "rewind")
-_SUPERSEDED = re.compile(r"(\d+)\s+earlier points")
-_SERIES_NAME = re.compile(r"series\s+'([^']*)'")
 
 
 class RestartRewind(Rule):
@@ -87,12 +84,10 @@ class RestartRewind(Rule):
 
 def _superseded_share(event: RunEvent, run: Run) -> tuple[float, str | None, int]:
     """(share of a series' logged points this rewind superseded, the series' name, how many points)."""
-    count_match = _SUPERSEDED.search(event.message or "")
-    name_match = _SERIES_NAME.search(event.message or "")
-    if not count_match:
+    superseded = int(event.data.get("superseded", 0))
+    name = event.data.get("series")
+    if not superseded:
         return 0.0, None, 0
-    superseded = int(count_match.group(1))
-    name = name_match.group(1) if name_match else None
     series = run.get(name) if name is not None else None
     kept = len(series) if series is not None else 0
     total = superseded + kept

@@ -1,5 +1,6 @@
 """LOG002 restart-rewind: an info note on every restart; it says when only the last attempt is diagnosed."""
 
+from nandoctor.load import rewind_event
 from nandoctor.model import RunEvent
 from tests.rules.builders import Case, make_run, noisy_decay
 
@@ -8,20 +9,20 @@ def _appended_csv_runs():
     # Keras CSVLogger in append mode: four runs in one file; only the last 5 epochs survive of 24.
     events = [
         RunEvent("restart", "epoch counter resets to 0 at row 6", step=0, source="training_log.csv", line=7),
-        RunEvent("rewind", "series 'loss' restarted at step 0; 19 earlier points at or after that step were superseded", step=0, source="training_log.csv"),
+        rewind_event("loss", 0, 19, "training_log.csv"),
     ]
     return make_run(list(noisy_decay(5)), step_unit="epoch", events=events)
 
 
 def _resume_from_old_checkpoint():
     # Resumed from a checkpoint 6000 steps back: 600 of 1000 logged points were superseded.
-    events = [RunEvent("rewind", "series 'loss' restarted at step 4000; 600 earlier points at or after that step were superseded", step=4000, source="events.out.tfevents.2")]
+    events = [rewind_event("loss", 4000, 600, "events.out.tfevents.2")]
     return make_run(list(noisy_decay(400)), steps=[10 * i for i in range(400)], events=events)
 
 
 def _short_resume():
     # A resume that re-logged the last 50 of 2000 points: normal, info only.
-    events = [RunEvent("rewind", "series 'loss' restarted at step 19500; 50 earlier points at or after that step were superseded", step=19500, source="events.out.tfevents.2")]
+    events = [rewind_event("loss", 19500, 50, "events.out.tfevents.2")]
     return make_run(list(noisy_decay(2000)), steps=[10 * i for i in range(2000)], events=events)
 
 

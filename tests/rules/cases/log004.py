@@ -1,5 +1,6 @@
 """LOG004 unreadable-part: a file of the run, or some records in it, could not be read."""
 
+from nandoctor.load import rewind_event
 from nandoctor.model import RunEvent
 from tests.rules.builders import Case, make_run, noisy_decay
 
@@ -21,7 +22,7 @@ def _truncated_only():
 
 
 def _rewind_only():
-    return make_run(list(noisy_decay(100)), events=[RunEvent("rewind", "series 'loss' restarted at step 40; 5 earlier points at or after that step were superseded", step=40)])
+    return make_run(list(noisy_decay(100)), events=[rewind_event("loss", 40, 5)])
 
 
 FIRES = [
