@@ -72,9 +72,13 @@ def cli() -> None:
 @click.option("--no-crc", is_flag=True, help="Skip the checksums of TensorBoard event records: faster, but a damaged record is not caught.")
 @click.pass_context
 def analyze(context, paths, output_format, output, fail_on, exit_zero, select, ignore, min_confidence, quiet, verbose, color, github_summary, jobs, no_crc) -> None:
-    """Read the runs under PATH (event files, CSV metrics, Caffe logs) and diagnose each."""
-    from .api import run_analysis
+    """Read the runs under PATH (event files, CSV metrics, Caffe logs) and diagnose each.
+
+    PATH may also be a URL: s3://, gs://, az:// or any fsspec protocol (README: "Remote logdirs").
+    """
+    from .api import WorkerDied, run_analysis
     from .config import ConfigError, rule_params
+    from .discover import one_line
 
     try:
         params = rule_params(context.meta.get("nandoctor.config", {}))
@@ -97,12 +101,16 @@ def analyze(context, paths, output_format, output, fail_on, exit_zero, select, i
                 stream.flush()
 
         analysis = run_analysis(list(paths), select=_split(select), ignore=_split(ignore), min_confidence=min_confidence, rule_params=params, jobs=jobs, verify_crc=not no_crc, on_total=progress.start, on_run=on_run)
+    except WorkerDied as error:  # not a bug to report: the system stopped a process (out of memory, most often)
+        progress.stop()
+        click.echo(f"nandoctor: {error}", err=True)
+        sys.exit(EXIT_ERROR)
     finally:
         progress.stop()
     for problem in analysis.problems:
         click.echo(f"nandoctor: {problem}", err=True)
     for error in analysis.rule_errors:
-        click.echo(f"nandoctor: {error}", err=True)
+        click.echo(f"nandoctor: {one_line(error)}", err=True)
     try:
         stream.write(_render(analysis, output_format, stream, verbose=verbose, quiet=quiet, color=color, fail_on=fail_on))
         stream.flush()
@@ -276,5 +284,6 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as error:  # a crash is a bug: one line, ask for a report
-        click.echo(f"nandoctor: internal error ({type(error).__name__}: {error}); please report this with the command you ran", err=True)
+        crash = " ".join(f"{type(error).__name__}: {error}".split())  # one line even when the message has several
+        click.echo(f"nandoctor: internal error ({crash}); please report this with the command you ran", err=True)
         sys.exit(EXIT_ERROR)

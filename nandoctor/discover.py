@@ -11,7 +11,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .readers import NOT_A_LOG, read_head, reader_for
+from .readers import KNOWN_FORMATS, NOT_A_LOG, read_head, reader_for
 from .readers.mlflow import run_folder as mlflow_run_folder
 
 # Sub-folders whose event files belong to the parent run (Keras TensorBoard callback layout).
@@ -32,6 +32,7 @@ class RunSpec:
     id: str
     display: str
     files: list[LogFile] = field(default_factory=list)
+    unreadable: list[Problem] = field(default_factory=list)  # files of this run that could not be opened (already reported)
 
 
 @dataclass
@@ -47,11 +48,16 @@ class Problem:
 
 
 _CONTROL_CHARACTERS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+# A file name that is not UTF-8 reaches Python as lone surrogates (os.fsdecode); no output encoding
+# accepts them, so they are shown as the bytes they stand for (\udcff -> \xff).
+_LONE_SURROGATES = {code: f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}" for code in range(0xD800, 0xE000)}
+_UNPRINTABLE = _CONTROL_CHARACTERS | _LONE_SURROGATES
 
 
 def one_line(text: str) -> str:
-    """`text` with control characters (newlines in file names) escaped, so a message stays one line."""
-    return text.translate(_CONTROL_CHARACTERS)
+    """`text` with control characters (newlines in file names) escaped, so a message stays one line,
+    and with the bytes of a non-UTF-8 name escaped, so any output can encode it."""
+    return text.translate(_UNPRINTABLE)
 
 
 def _special_file(mode: int) -> str:
@@ -65,9 +71,13 @@ def _special_file(mode: int) -> str:
     return "not a regular file or folder"
 
 
-def discover(given: str) -> tuple[list[RunSpec], list[Problem]]:
-    """Find the runs under one PATH given on the command line, and the problems met on the way."""
+def discover(given: str, display: str | None = None) -> tuple[list[RunSpec], list[Problem]]:
+    """Find the runs under one PATH given on the command line, and the problems met on the way.
+
+    `display` is the name shown for `given` in ids and messages when it differs (a remote URL's local copy).
+    """
     path = Path(given)
+    given = display or given
     problems: list[Problem] = []
     try:
         mode = path.stat().st_mode
@@ -80,7 +90,7 @@ def discover(given: str) -> tuple[list[RunSpec], list[Problem]]:
     if stat.S_ISDIR(mode):
         runs = _discover_folder(path, given, problems)
         if not runs and not problems:
-            problems.append(Problem(given, "no training logs found (looked for TensorBoard event files, CSV metrics and Caffe logs)"))
+            problems.append(Problem(given, f"no training logs found (looked for {KNOWN_FORMATS})"))
         return runs, problems
     if not stat.S_ISREG(mode):
         return [], [Problem(given, _special_file(mode))]  # never opened: reading a fifo would block
@@ -102,23 +112,28 @@ def _sniff_file(path: Path, display: str, problems: list[Problem], explicit: boo
     reader = reader_for(path, head)
     if reader is None:
         if explicit:
+            from .crashlog import crash_reason
             from .readers.csv import unclaimed_reason
 
-            reason = unclaimed_reason(path, head) or ("empty file" if not head else NOT_A_LOG)
+            reason = unclaimed_reason(path, head) or crash_reason(path, head) or ("empty file" if not head else NOT_A_LOG)
             problems.append(Problem(display, reason))
         return None
     return LogFile(path=path, display=display, format=reader.FORMAT)
 
 
 def _discover_folder(root: Path, given: str, problems: list[Problem]) -> list[RunSpec]:
+    """Walk the folder once with os.scandir, in strings: Path objects per entry cost more than the
+    syscalls in a sweep of thousands of small runs, and the walk runs before any worker can start."""
     logs_by_folder: dict[str, list[LogFile]] = {}
+    unreadable_by_folder: dict[str, list[Problem]] = {}
     seen_folders: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
-    stack = [root]
+    below = _Below(root, given)
+    stack = [os.fspath(root)]
     while stack:
         folder = stack.pop()
         try:
-            folder_stat = folder.stat()
+            folder_stat = os.stat(folder)
         except OSError:
             continue
         identity = (folder_stat.st_dev, folder_stat.st_ino)
@@ -127,25 +142,25 @@ def _discover_folder(root: Path, given: str, problems: list[Problem]) -> list[Ru
         seen_folders.add(identity)
         try:
             with os.scandir(folder) as scan:
-                entries = sorted(scan, key=lambda entry: entry.name)
+                entries = sorted(scan, key=_entry_name)
         except PermissionError:
-            problems.append(Problem(_display(root, given, folder), "permission denied"))
+            problems.append(Problem(below.display(folder), "permission denied"))
             continue
         except OSError as error:
-            problems.append(Problem(_display(root, given, folder), error.strerror or str(error)))
+            problems.append(Problem(below.display(folder), error.strerror or str(error)))
             continue
         for entry in entries:
             try:
                 if entry.is_dir():
                     if entry.name not in SKIPPED_FOLDERS:
-                        stack.append(Path(entry.path))
+                        stack.append(entry.path)
                     continue
                 entry_stat = entry.stat()  # follows a link: what matters is what it points to
             except OSError as error:  # a dangling link, a link loop, a file gone since the listing
-                problems.append(Problem(_display(root, given, entry.path), _stat_failure(entry, error)))
+                problems.append(Problem(below.display(entry.path), _stat_failure(entry, error)))
                 continue
             if not stat.S_ISREG(entry_stat.st_mode):
-                problems.append(Problem(_display(root, given, entry.path), _special_file(entry_stat.st_mode)))
+                problems.append(Problem(below.display(entry.path), _special_file(entry_stat.st_mode)))
                 continue  # fifos, sockets, devices: never opened, a fifo would block the walk
             if entry_stat.st_size == 0 and "tfevents" not in entry.name:
                 continue  # nothing to sniff; cheap for a folder of 10^5 empty files (an event file is still reported)
@@ -153,11 +168,31 @@ def _discover_folder(root: Path, given: str, problems: list[Problem]) -> list[Ru
             if file_identity in seen_files:
                 continue  # glog's `caffe.INFO` is a link to the dated log
             seen_files.add(file_identity)
-            entry_path = Path(entry.path)
-            log = _sniff_file(entry_path, _display(root, given, entry.path), problems)
+            reported = len(problems)
+            log = _sniff_file(Path(entry.path), below.display(entry.path), problems)
             if log is not None:
-                logs_by_folder.setdefault(str(folder), []).append(log)
-    return _group_into_runs(root, given, logs_by_folder)
+                logs_by_folder.setdefault(folder, []).append(log)
+            elif len(problems) > reported:  # a regular file that could not be opened (permission denied)
+                unreadable_by_folder.setdefault(folder, []).extend(problems[reported:])
+    runs = _group_into_runs(root, given, logs_by_folder)
+    _attach_unreadable(runs, unreadable_by_folder, below)
+    return runs
+
+
+def _attach_unreadable(runs: list[RunSpec], unreadable_by_folder: dict[str, list[Problem]], below: _Below) -> None:
+    """A file that could not be opened in a run's folder (or its Keras `train/`, `validation/`) may hold
+    that run's data: the run carries it, so its report says it is incomplete (LOG004)."""
+    by_display = {spec.display: spec for spec in runs}
+    for folder, unreadable in unreadable_by_folder.items():
+        owner = by_display.get(below.display(folder))
+        if owner is None and os.path.basename(folder) in SPLIT_FOLDERS and folder != below.root_text:
+            owner = by_display.get(below.display(os.path.dirname(folder)))
+        if owner is not None:
+            owner.unreadable.extend(unreadable)
+
+
+def _entry_name(entry: os.DirEntry) -> str:
+    return entry.name
 
 
 def _stat_failure(entry: os.DirEntry, error: OSError) -> str:
@@ -168,38 +203,56 @@ def _stat_failure(entry: os.DirEntry, error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def _display(root: Path, given: str, path) -> str:
-    """The path as the user would write it: the PATH given, then the part below it."""
-    relative = os.path.relpath(os.fspath(path), os.fspath(root))
-    return given if relative == "." else os.path.join(given, relative)
+class _Below:
+    """Paths as the user would write them: the PATH given, then the part below the root. For the paths
+    the walk builds (the root's string, then `/name` per level) that part is a slice of the string,
+    where os.path.relpath would make both paths absolute for every file of a sweep."""
+
+    def __init__(self, root: Path, given: str):
+        self.root, self.given = root, given
+        self.root_text = os.fspath(root)
+        self.prefix = self.root_text if self.root_text.endswith(os.sep) else self.root_text + os.sep
+
+    def relative(self, path: str) -> str:
+        """The part below the root ("." for the root itself), as os.path.relpath gives it."""
+        if path == self.root_text:
+            return "."
+        if path.startswith(self.prefix):
+            return path[len(self.prefix) :]
+        return os.path.relpath(path, self.root_text)
+
+    def display(self, path: str) -> str:
+        relative = self.relative(path)
+        return self.given if relative == "." else os.path.join(self.given, relative)
 
 
 def _group_into_runs(root: Path, given: str, logs_by_folder: dict[str, list[LogFile]]) -> list[RunSpec]:
     runs: dict[str, RunSpec] = {}
+    below = _Below(root, given)
 
-    def run_for(folder: Path, file_name: str | None = None) -> RunSpec:
-        relative = folder.relative_to(root)
-        run_id = root.resolve().name or given if str(relative) == "." else relative.as_posix()
-        display = _display(root, given, folder)
+    def run_for(folder: str, file_name: str | None = None) -> RunSpec:
+        relative = below.relative(folder)
+        run_id = root.resolve().name or given if relative == "." else relative.replace(os.sep, "/")
+        display = below.display(folder)
         if file_name is not None:
-            run_id = f"{run_id}/{file_name}" if str(relative) != "." else file_name
+            run_id = f"{run_id}/{file_name}" if relative != "." else file_name
             display = os.path.join(display, file_name)
         return runs.setdefault(run_id, RunSpec(id=run_id, display=display))
 
-    for folder_name in sorted(logs_by_folder):
-        folder = Path(folder_name)
-        logs = logs_by_folder[folder_name]
+    for folder in sorted(logs_by_folder, key=_path_order):
+        logs = logs_by_folder[folder]
         event_files = [log for log in logs if log.format == "tensorboard"]
         mlflow_metrics = [log for log in logs if log.format == "mlflow"]
         text_logs = [log for log in logs if log.format not in ("tensorboard", "mlflow")]
         for log in mlflow_metrics:
             # Each metric file of an MLflow run is one series of it: the run is the folder holding metrics/.
-            run_for(_mlflow_run_folder(root, log.path)).files.append(log)
+            run_for(os.fspath(_mlflow_run_folder(root, log.path))).files.append(log)
         if event_files:
-            if folder.name in SPLIT_FOLDERS and folder != root:
+            name = os.path.basename(folder)
+            if name in SPLIT_FOLDERS and folder != below.root_text:
                 for log in event_files:
-                    log.prefix = folder.name + "/"
-                run_for(folder.parent).files.extend(event_files)
+                    log.prefix = name + "/"
+                run_for(os.path.dirname(folder)).files.extend(event_files)
             else:
                 run_for(folder).files.extend(event_files)
         if len(text_logs) == 1:
@@ -208,6 +261,11 @@ def _group_into_runs(root: Path, given: str, logs_by_folder: dict[str, list[LogF
             for log in text_logs:
                 run_for(folder, log.path.name).files.append(log)
     return [runs[key] for key in sorted(runs)]
+
+
+def _path_order(folder: str) -> str:
+    """The folder as pathlib spells it (`./a` is `a`): folders are taken in the order of those names."""
+    return folder[2:] if folder.startswith("./") else folder
 
 
 def _mlflow_run_folder(root: Path, metric_file: Path) -> Path:

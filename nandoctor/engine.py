@@ -120,9 +120,13 @@ def credit_explaining_causes(support: dict[str, list[tuple[float, Finding]]]) ->
 
 
 def fix_numbers(findings: list[Finding]) -> dict[str, float]:
-    """Numbers a fix can quote, from the strongest finding that measured them."""
-    for finding in findings:
-        lr = finding.evidence.get("lr")
-        if isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0:
-            return {"lr": float(lr), "lr_lower": float(lr) / 10.0}
-    return {}
+    """Numbers a fix can quote: the highest learning rate the findings measured, the one to lower.
+
+    The fixes that quote it lower the learning rate, so the rate in force where the trouble was (a
+    peak, the rate before a decay) is the one to name, not a rate a schedule later collapsed to.
+    """
+    rates = [float(lr) for lr in (finding.evidence.get("lr") for finding in findings) if isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0]
+    if not rates:
+        return {}
+    highest = max(rates)
+    return {"lr": highest, "lr_lower": highest / 10.0}

@@ -299,6 +299,27 @@ def previous_medians(values: np.ndarray, window: int) -> np.ndarray:
     return np.concatenate([[np.nan], medians])
 
 
+def median_without_overflow(values: np.ndarray) -> float:
+    """np.median's value, but two middle values near the float maximum are averaged as halves.
+
+    np.median adds the two middle values before halving them, which overflows (a numpy warning on
+    the user's terminal, and inf) for losses above ~9e307; elsewhere the result is np.median's, bit
+    for bit. NaN anywhere gives NaN, as np.median does; no values give NaN without a warning.
+    """
+    count = values.size
+    if count == 0 or np.isnan(values).any():
+        return math.nan
+    half = count // 2
+    if count % 2:
+        return float(np.partition(values, half)[half])
+    middle = np.partition(values, (half - 1, half))
+    low, high = float(middle[half - 1]), float(middle[half])
+    total = low + high  # Python floats: an overflow is inf, never a warning
+    if math.isinf(total) and math.isfinite(low) and math.isfinite(high):
+        return low / 2 + high / 2
+    return total / 2
+
+
 def robust_scale(values: np.ndarray) -> tuple[float, float]:
     """Median and MAD-based sigma of the finite values."""
     finite = values[np.isfinite(values)]

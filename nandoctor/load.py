@@ -37,7 +37,8 @@ def load_run(spec: RunSpec, *, verify_crc: bool = True) -> tuple[Run | None, lis
     """
     problems: list[Problem] = []
     series: list[Series] = []
-    events: list[RunEvent] = []
+    # Files of the run that discovery could not open: reported there already; here they make LOG004.
+    events: list[RunEvent] = [RunEvent("unreadable", f"{problem.path}: {problem.message}", source=problem.path) for problem in spec.unreadable]
     sources: list[Source] = []
     meta: dict[str, Any] = {}
     for log in spec.files:
@@ -61,6 +62,8 @@ def load_run(spec: RunSpec, *, verify_crc: bool = True) -> tuple[Run | None, lis
             meta.setdefault(key, value)
     if not sources:
         return None, problems
+    if not any(len(item) for item in series):
+        return None, problems + _no_metric_problems(sources, events)
     merged, rewind_events = _merge_same_names(series)
     events.extend(rewind_events)
     merged = assign_roles(merged)
@@ -75,6 +78,20 @@ def load_run(spec: RunSpec, *, verify_crc: bool = True) -> tuple[Run | None, lis
         val_loss=pick_primary(merged, "val_loss"),
     )
     return run, problems
+
+
+CRASH_KINDS = ("failed_launch", "aborted")
+
+
+def _no_metric_problems(sources: list[Source], events: list[RunEvent]) -> list[Problem]:
+    """A run whose files were read but hold no metric point has nothing to diagnose (a Caffe run that
+    crashed while it set up its net; an event file of only its header): one line per file, as for an
+    unreadable one, naming the crash that stopped the run when the log shows one. Never "healthy"."""
+    problems = []
+    for source in sources:
+        crash = next((event.message for event in events if event.kind in CRASH_KINDS and event.source == source.path), None)
+        problems.append(Problem(source.path, "no metrics in it" + (f": {crash}" if crash else "")))
+    return problems
 
 
 def _damage_problem(display: str, events) -> list[Problem]:

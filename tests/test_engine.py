@@ -36,3 +36,11 @@ def test_status_follows_the_most_severe_finding():
     assert status_of([finding("X001", "info", 1.0, {})]) == "healthy"
     assert status_of([finding("X001", "warning", 0.2, {})]) == "warning"
     assert status_of([finding("X001", "warning", 0.2, {}), finding("Y001", "error", 0.2, {})]) == "failed"
+
+
+def test_a_fix_names_the_highest_learning_rate_measured_not_one_a_schedule_collapsed_to():
+    stall = Finding("PLT002", "constant-loss", "error", 0.9, "message", evidence={"lr": 1e-9}, causes={"lr_too_high": 1.0})
+    blowup = Finding("LR001", "early-blowup", "warning", 0.6, "message", evidence={"lr": 0.4}, causes={"lr_too_high": 1.0})
+    (cause,) = rank_causes([stall, blowup], "pytorch")
+    assert any("from 0.4 to 0.04" in fix for fix in cause.fixes)
+    assert not any("1e-09" in fix for fix in cause.fixes)

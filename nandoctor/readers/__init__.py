@@ -39,7 +39,12 @@ class RunPart:
 
 
 def reader_modules() -> list[ModuleType]:
-    return [importlib.import_module(f"{__name__}.{name}") for name in READER_MODULES]
+    if not _READERS:  # once: sniffing asks for them for every file of a sweep
+        _READERS.extend(importlib.import_module(f"{__name__}.{name}") for name in READER_MODULES)
+    return _READERS
+
+
+_READERS: list[ModuleType] = []
 
 
 def read_head(path: Path) -> bytes:

@@ -31,6 +31,8 @@ PANDAS_MIN_BYTES = 8 * 1024 * 1024
 # "Not logged": empty (Lightning's sparse rows), NA (Keras CSVLogger), the usual spellings of None.
 # Literal nan / inf are values, not gaps: they are the signal.
 NOT_LOGGED = frozenset({"", "NA", "N/A", "None", "null", "NULL", "<NA>"})
+# Every way `float()` reads a cell as NaN without surrounding spaces: nan in any case, signed or not.
+NAN_SPELLINGS = frozenset(sign + n1 + a + n2 for sign in ("", "+", "-") for n1 in "nN" for a in "aA" for n2 in "nN")
 # Step-axis column names (normalised) by priority, lower wins; epochs from EPOCH_PRIORITY on.
 AXIS_PRIORITY = {"step": 0, "steps": 0, "global_step": 1, "iteration": 2, "iterations": 2, "iter": 2, "iters": 2, "epoch": 3, "epochs": 3}
 EPOCH_PRIORITY = 3
@@ -582,32 +584,46 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     if layout.encoding != "utf-8-sig" or layout.newline != "\n" or layout.header_line != 1:
         return None
     data = path.read_bytes()
-    if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+    if b'"' in data or b"\x00" in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
         return None  # quoted fields, NULs, lone \r: line and field boundaries are not plain bytes
     header_end = data.find(b"\n")
     if header_end < 0:
         return None
     header_fields = data[:header_end].decode("utf-8-sig", errors="replace").rstrip("\r").split(layout.delimiter)
-    widths, longest_line = _fields_per_line(data, layout.delimiter)
-    if widths.size == 0 or bool(np.any(widths != len(header_fields))) or longest_line > CSV_FIELD_LIMIT or len(header_fields) > MAX_COLUMNS:
+    if len(header_fields) > MAX_COLUMNS:
+        return None
+    cell_ends = _cell_ends(data, layout.delimiter, len(header_fields))
+    if cell_ends is None or cell_ends.shape[0] < 2 or int(np.diff(cell_ends[:, -1], prepend=-1).max()) > CSV_FIELD_LIMIT:
         return None  # ragged, blank or huge lines: the stdlib engine reports them
     import pandas
 
-    options = dict(sep=layout.delimiter, header=None, skiprows=1, names=list(range(len(header_fields))), index_col=False, quoting=csv.QUOTE_NONE, encoding="utf-8", encoding_errors="replace", low_memory=False)
-    frame = pandas.read_csv(io.BytesIO(data), keep_default_na=False, na_values=sorted(NOT_LOGGED), skip_blank_lines=False, **options)
-    if len(frame) != widths.size:
+    options = dict(sep=layout.delimiter, header=None, skiprows=1, names=list(range(len(header_fields))), index_col=False, quoting=csv.QUOTE_NONE, encoding="utf-8", encoding_errors="replace")
+    # nan spellings are read as NaN with the not-logged ones, so a column with a literal nan stays
+    # numeric (C speed); `_literal_nan_cells` then tells the two apart by the cells' bytes.
+    na_options = dict(keep_default_na=False, na_values=sorted(NOT_LOGGED | NAN_SPELLINGS), skip_blank_lines=False)
+    try:  # every cell a number: pandas parses floats straight away (and reads the file in a thread of its own)
+        frame = pandas.read_csv(path, dtype=np.float64, **na_options, **options)
+    except ValueError:  # a cell of text: let pandas find the text columns, which are read cell by cell below
+        frame = pandas.read_csv(io.BytesIO(data), low_memory=False, **na_options, **options)
+    if len(frame) != cell_ends.shape[0] - 1:  # the file changed since it was read: the stdlib engine reads it again
         return None
     names, warnings = column_names(header_fields)
     text_positions = [position for position in range(len(names)) if frame[position].dtype.kind not in "iuf"]
-    texts = pandas.read_csv(io.BytesIO(data), usecols=text_positions, dtype=str, na_filter=False, **options) if text_positions else None
+    texts = pandas.read_csv(io.BytesIO(data), usecols=text_positions, dtype=str, na_filter=False, low_memory=False, **options) if text_positions else None
     lines = np.arange(2, len(frame) + 2, dtype=np.int64)
+    literal_nans = _literal_nan_cells(data, cell_ends)
     columns = []
     for position, name in enumerate(names):
         if position in text_positions:
             columns.append(_column_from_texts(name, texts[position].to_numpy(dtype=object), lines, layout.delimiter != ","))
         else:
-            values = frame[position].to_numpy(dtype=np.float64)
-            rows = np.flatnonzero(~np.isnan(values))
+            values = frame[position].to_numpy(dtype=np.float64, copy=True)
+            missing = np.isnan(values)
+            if position in literal_nans:
+                nan_rows, nan_values = literal_nans[position]
+                values[nan_rows] = nan_values
+                missing[nan_rows] = False
+            rows = np.flatnonzero(~missing)
             columns.append(Column(name, rows, values[rows]))
     if _has_header_like_rows(columns, text_positions, len(frame)):
         return None  # a repeated header: the stdlib engine splits the runs
@@ -616,15 +632,57 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     return Table(names, columns, lines, [], warnings, None, "pandas")
 
 
-def _fields_per_line(data: bytes, delimiter: str) -> tuple[np.ndarray, int]:
-    """Fields on each line after the header (quote-free files only), and the longest line's length."""
+def _cell_ends(data: bytes, delimiter: str, width: int) -> np.ndarray | None:
+    """Per line (header first), the byte offset where each of its `width` cells ends (at its delimiter
+    or line break), or None when some line holds another number of cells (quote-free files only).
+
+    One pass finds every delimiter and line break; the file is rectangular exactly when every
+    `width`-th of them, and only those, is a line break.
+    """
     buffer = np.frombuffer(data, dtype=np.uint8)
-    bounds = np.concatenate(([0], np.flatnonzero(buffer == ord("\n")) + 1))
-    if bounds[-1] != buffer.size:
-        bounds = np.append(bounds, buffer.size)  # a last line without a newline
-    delimiter_positions = np.flatnonzero(buffer == ord(delimiter))
-    delimiters = np.diff(np.searchsorted(delimiter_positions, bounds))
-    return delimiters[1:] + 1, int(np.diff(bounds).max())
+    separators = np.flatnonzero((buffer == ord(delimiter)) | (buffer == ord("\n")))
+    line_breaks = data.count(b"\n")
+    if not data.endswith(b"\n"):
+        separators = np.append(separators, len(data))  # a last line without a newline
+        line_breaks += 1
+    if separators.size != line_breaks * width:
+        return None
+    ends = separators.reshape(line_breaks, width)
+    last = ends[:, -1]
+    complete = last[:-1] if not data.endswith(b"\n") else last
+    if not bool(np.all(buffer[complete] == ord("\n"))):
+        return None
+    return ends
+
+
+def _literal_nan_cells(data: bytes, cell_ends: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per column, the data rows whose cell is a nan spelling (a point, as `float()` reads it, sign
+    included) and their values: pandas read them as NaN, like the empty and not-logged cells.
+
+    Every nan spelling holds an `a`, and numbers never do: only the cells around an `a` are looked at,
+    none at all in the usual file.
+    """
+    data_start = int(cell_ends[0, -1]) + 1
+    if data.find(b"a", data_start) < 0 and data.find(b"A", data_start) < 0:
+        return {}
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    letters = np.flatnonzero((buffer[data_start:] | 0x20) == ord("a")) + data_start
+    flat = cell_ends.ravel()
+    cells = np.unique(np.searchsorted(flat, letters))  # the cell holding each `a` (its end is after it)
+    ends, starts = flat[cells], flat[cells - 1] + 1
+    last_column = cells % cell_ends.shape[1] == cell_ends.shape[1] - 1
+    ends = ends - (last_column & (ends > starts) & (buffer[ends - 1] == ord("\r")))  # \r\n line ends
+    signed = np.isin(buffer[starts], (ord("+"), ord("-"))) & (ends - starts == 4)
+    first = starts + signed
+    is_nan = ends - first == 3
+    for offset, letter in enumerate(b"nan"):
+        is_nan &= (buffer[np.minimum(first + offset, buffer.size - 1)] | 0x20) == letter
+    cells, negative = cells[is_nan], signed[is_nan] & (buffer[starts[is_nan]] == ord("-"))
+    rows, positions = np.divmod(cells, cell_ends.shape[1])
+    return {
+        int(position): (rows[positions == position] - 1, np.where(negative[positions == position], -np.nan, np.nan))
+        for position in np.unique(positions)
+    }
 
 
 def _column_from_texts(name: str, cells: np.ndarray, lines: np.ndarray, decimal_comma: bool) -> Column:

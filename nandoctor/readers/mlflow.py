@@ -72,7 +72,7 @@ def sniff(path: Path, head: bytes) -> bool:
 
 
 def _head_is_metric_lines(head: bytes) -> bool:
-    pieces = head.split(b"\n")
+    pieces = head.split(b"\n", _HEAD_LINES_CHECKED)  # not the whole 64 KB head: sniffing runs on every file
     lines = pieces[:-1] or pieces[:1]  # the last piece may be cut by the head limit
     checked = lines[:_HEAD_LINES_CHECKED]
     return bool(checked) and all(_parse_line(line) is not None for line in checked)

@@ -347,7 +347,32 @@ def read(path) -> RunPart:
             offset += len(text)
     if offset == 0:
         raise ReadError("empty file")
-    return _assemble(scan)
+    part = _assemble(scan)
+    nul_tail = _nul_tail(Path(path))
+    if nul_tail is not None:
+        start, length = nul_tail
+        part.events.append(RunEvent("truncated", f"the log ends in {length} NUL bytes from byte {start}: the rest was never written (a crash or a full disk)", line=first_line))
+    return part
+
+
+def _nul_tail(path: Path, chunk: int = 64 * 1024) -> tuple[int, int] | None:
+    """(offset, length) of the NUL bytes that end the file, if any: a crash that left the file
+    longer than what was written (the other readers report the same damage). None when it cannot tell."""
+    try:
+        with open(path, "rb") as handle:
+            end = handle.seek(0, 2)
+            position = end
+            while position > 0:
+                start = max(0, position - chunk)
+                handle.seek(start)
+                kept = len(handle.read(position - start).rstrip(b"\x00"))
+                if kept:
+                    position = start + kept
+                    break
+                position = start
+    except OSError:
+        return None  # the metrics were read; a second look at the tail is not worth failing for
+    return (position, end - position) if position < end else None
 
 
 def _blocks(handle) -> Iterator[bytes]:

@@ -10,9 +10,11 @@ Neither tensorboard nor protobuf is imported: they would cost more than reading 
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import struct
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +71,14 @@ def sniff(path, head: bytes) -> bool:
 
 
 def _first_header_intact(data) -> bool:
-    length, stored = struct.unpack_from("<QI", data, 0)
-    return bool(_lengths_intact(np.array([length], dtype=np.uint64), np.array([stored], dtype=np.uint32))[0])
+    """Do the first record's 8 length bytes match their masked CRC32C? In plain Python: for one header
+    numpy's set-up costs 20 times more, and sniffing asks this of every file of a sweep."""
+    (stored,) = struct.unpack_from("<I", data, 8)
+    crc = 0xFFFFFFFF
+    table = _crc_table_list()
+    for byte in bytes(data[:8]):
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return _masked(crc ^ 0xFFFFFFFF) == stored
 
 
 def _is_event(buf, start: int, end: int) -> bool:
@@ -373,11 +381,36 @@ def _trusted_records(file: _MappedFile, starts: np.ndarray, end_of_records: int,
 
 def _crc32c_function():
     """The C CRC32C, or None: a pure-Python one runs at 6 MB/s, slower than not checking at all."""
-    try:
-        from crc32c import crc32c
-    except ImportError:
+    package = sys.modules.get("crc32c", _NOT_IMPORTED)
+    if package is None:  # imports of it are blocked
         return None
-    return crc32c
+    if package is not _NOT_IMPORTED:
+        return package.crc32c
+    return _crc32c_extension_function()
+
+
+_NOT_IMPORTED = object()
+
+
+@functools.cache
+def _crc32c_extension_function():
+    """crc32c's C function, loaded alone: the package's __init__ also imports importlib.metadata and
+    argparse for its version string and command line, 30-60 ms of every start (a tenth of nandoctor's)."""
+    import importlib.machinery
+    import importlib.util
+
+    package = importlib.util.find_spec("crc32c")
+    if package is None:
+        return None
+    finder = importlib.machinery.FileFinder((package.submodule_search_locations or [""])[0], (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES))
+    spec = finder.find_spec("crc32c._crc32c")
+    if spec is None:  # another layout: import it the ordinary way
+        from crc32c import crc32c
+
+        return crc32c
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.crc32c
 
 
 def _masked(crc: int) -> int:
@@ -398,6 +431,11 @@ def _crc_table() -> np.ndarray:
     return _CRC_TABLE
 
 
+@functools.cache
+def _crc_table_list() -> list[int]:
+    return _crc_table().tolist()
+
+
 def _lengths_intact(lengths: np.ndarray, stored: np.ndarray) -> np.ndarray:
     """Per record: does the masked CRC32C of its 8 length bytes match the stored one?
 
@@ -413,16 +451,80 @@ def _lengths_intact(lengths: np.ndarray, stored: np.ndarray) -> np.ndarray:
 
 
 def _payloads_intact(file: _MappedFile, starts: np.ndarray, lengths: np.ndarray, crc) -> np.ndarray:
-    """Per record: does its payload's masked CRC32C match the stored one? One C call per payload."""
-    view = file.view
+    """Per record: does its payload's masked CRC32C match the stored one?
+
+    Short payloads (scalars, the bulk of a long run) are checksummed in numpy, many records per
+    call; the others with one C call each.
+    """
     payload_starts = starts + HEADER_BYTES
     payload_ends = payload_starts + lengths
     computed = np.empty(starts.size, dtype=np.uint32)
-    for chunk in range(0, starts.size, CHUNK_RECORDS):  # a list of millions of ints would outweigh the points
-        bounds = zip(payload_starts[chunk : chunk + CHUNK_RECORDS].tolist(), payload_ends[chunk : chunk + CHUNK_RECORDS].tolist())
-        computed[chunk : chunk + CHUNK_RECORDS] = [crc(view[start:end]) for start, end in bounds]
+    widths = (lengths + 7) // 8 * 8  # each payload is read as whole 8-byte words ending at its end
+    by_numpy = (lengths > 0) & (widths <= NUMPY_CRC_MAX_BYTES) & (payload_ends >= widths)
+    view = file.view
+    for chunk in range(0, starts.size, CHUNK_RECORDS):  # chunks: temporaries stay small, whatever the file
+        part = slice(chunk, chunk + CHUNK_RECORDS)
+        numpy_widths = np.where(by_numpy[part], widths[part], 0)
+        counts = np.bincount(numpy_widths, minlength=NUMPY_CRC_MAX_BYTES + 1)
+        for width in np.flatnonzero(counts[1:] >= NUMPY_CRC_MIN_RECORDS).tolist():
+            chosen = chunk + np.flatnonzero(numpy_widths == width + 1)
+            computed[chosen] = _crc32c_of_words(file, payload_ends[chosen], lengths[chosen], width + 1)
+        rest = chunk + np.flatnonzero((numpy_widths == 0) | (counts[numpy_widths] < NUMPY_CRC_MIN_RECORDS))
+        bounds = zip(payload_starts[rest].tolist(), payload_ends[rest].tolist())
+        computed[rest] = [crc(view[start:end]) for start, end in bounds]
     masked = ((computed >> np.uint32(15)) | (computed << np.uint32(17))) + np.uint32(_CRC_MASK_DELTA)
     return masked == file.u32[payload_ends]
+
+
+NUMPY_CRC_MAX_BYTES = 128  # longer payloads are few (histograms, images) and cost a C call little
+NUMPY_CRC_MIN_RECORDS = 64  # fewer records of one width: C calls cost less than numpy's set-up
+
+
+def _crc32c_of_words(file: _MappedFile, ends: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
+    """CRC32C (unmasked) of the payloads [end - length, end), all `width` - 7 .. `width` bytes long.
+
+    Slicing-by-8 over all records at once: each payload is read as the `width`-byte window of
+    whole words ending at its end, the bytes before its start zeroed. A CRC register starting at
+    zero stays zero over zero bytes, so the window's CRC from a zero register is the payload's;
+    the standard initial value's share depends only on the length: the CRC32C of that many zero
+    bytes, which is XORed in.
+    """
+    pair_tables = _crc_pair_tables()
+    first = ends - width
+    lead = (width - lengths).astype(np.uint64)  # 0..7 bytes of the first word precede the payload
+    register = np.zeros(ends.size, dtype=np.uint32)
+    for offset in range(0, width, 8):
+        word = file.u64[first + offset]
+        if offset == 0:
+            word &= ~((np.uint64(1) << (np.uint64(8) * lead)) - np.uint64(1))
+        pairs = word.view(np.uint16).reshape(-1, 4)  # little-endian: bytes 0-1, 2-3, 4-5, 6-7
+        feed = register.view(np.uint16).reshape(-1, 2)
+        register = pair_tables[0][pairs[:, 0] ^ feed[:, 0]] ^ pair_tables[1][pairs[:, 1] ^ feed[:, 1]] ^ pair_tables[2][pairs[:, 2]] ^ pair_tables[3][pairs[:, 3]]
+    return register ^ _crc32c_of_zeros(width)[width - lengths]
+
+
+@functools.cache
+def _crc_pair_tables() -> tuple[np.ndarray, ...]:
+    """Slicing-by-8 CRC32C with two bytes per lookup: table k maps bytes 2k, 2k+1 of an 8-byte word
+    to their share of the register after the word (256 KB each, built once in a few ms)."""
+    tables = [_crc_table()]  # tables[k][b]: the register after byte b followed by k zero bytes
+    for _ in range(7):
+        tables.append((tables[-1] >> np.uint32(8)) ^ tables[0][tables[-1] & np.uint32(0xFF)])
+    # bytes 0..7 of the word are followed by 7..0 more bytes; index = second byte * 256 + first byte
+    return tuple(np.bitwise_xor.outer(tables[6 - 2 * pair], tables[7 - 2 * pair]).ravel() for pair in range(4))
+
+
+@functools.cache
+def _crc32c_of_zeros(width: int) -> np.ndarray:
+    """Indexed by `width` - length: the standard CRC32C of `length` zero bytes, for the 8 lengths of a width."""
+    table = _crc_table_list()
+    values = []
+    for length in range(width, width - 8, -1):
+        register = 0xFFFFFFFF
+        for _ in range(max(length, 0)):
+            register = table[register & 0xFF] ^ (register >> 8)
+        values.append(register ^ 0xFFFFFFFF)
+    return np.array(values, dtype=np.uint32)
 
 
 # --------------------------------------------------------------------------------- bulk scalar decode
@@ -465,7 +567,21 @@ class _Points:
 
 
 _STOP_BITS = np.uint64(0x8080808080808080)
-_TAG_HASH_WEIGHTS = np.random.default_rng(20240501).integers(1, 2**63, size=32, dtype=np.uint64) | np.uint64(1)
+_BYTE_COUNTS = np.uint64(0x0102030405060708)  # times 1 << 8k, its top byte is k + 1
+
+
+def _odd_hash_weights(count: int, seed: int = 20240501) -> np.ndarray:
+    """Odd pseudo-random 64-bit weights from splitmix64: numpy.random would cost 15-30 ms of every start."""
+    weights, state = [], seed
+    for _ in range(count):
+        state = (state + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        mixed = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        mixed = ((mixed ^ (mixed >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        weights.append((mixed ^ (mixed >> 31)) | 1)
+    return np.array(weights, dtype=np.uint64)
+
+
+_TAG_HASH_WEIGHTS = _odd_hash_weights(32)
 _SKIPPED_VALUE_KEYS = (0x1A, 0x22, 0x2A, 0x32)  # old-style histogram, image, histogram, audio: never decoded
 _TENSOR_KEY, _METADATA_KEY = 0x42, 0x4A
 # The whole TensorProto of a TF2 scalar: dtype, empty shape, one value in float_val/double_val or tensor_content.
@@ -537,9 +653,8 @@ def _varints(file: _MappedFile, offsets: np.ndarray) -> tuple[np.ndarray, np.nda
     """
     words = file.u64[np.minimum(offsets, file.u64.size - 1)]
     stops = ~words & _STOP_BITS  # the high bit of a varint's last byte is clear
-    lowest_stop = stops & (~stops + np.uint64(1))
-    bit = np.log2(np.maximum(lowest_stop, np.uint64(1)).astype(np.float64)).astype(np.int64)
-    byte_count = np.where(stops != 0, (bit - 7) // 8 + 1, 0)
+    lowest_stop = (stops & (~stops + np.uint64(1))) >> np.uint64(7)  # 1 << 8k for a last byte k, or 0
+    byte_count = ((lowest_stop * _BYTE_COUNTS) >> np.uint64(56)).astype(np.int64)  # k + 1: C's byte 7 - k
     values = np.zeros(offsets.size, dtype=np.uint64)
     for byte in range(int(byte_count.max(initial=0))):
         group = (words >> np.uint64(8 * byte)) & np.uint64(0x7F)
@@ -626,17 +741,33 @@ def _tag_names(file: _MappedFile, tag_starts: np.ndarray, tag_lengths: np.ndarra
     short = tag_lengths < 8
     short_mask = np.where(short, (np.uint64(1) << (np.uint64(8) * np.minimum(tag_lengths, 7).astype(np.uint64))) - np.uint64(1), ~np.uint64(0))
     columns = [tag_lengths.astype(np.uint64)]
+    hashes = columns[0] * _TAG_HASH_WEIGHTS[0]
     for word in range(word_count):
         offsets = tag_starts + np.minimum(8 * word, np.maximum(tag_lengths - 8, 0))
         columns.append(file.u64[np.minimum(offsets, file.u64.size - 1)] & short_mask)
-    keys = np.column_stack(columns)
-    weights = _TAG_HASH_WEIGHTS[np.arange(keys.shape[1]) % _TAG_HASH_WEIGHTS.size]
-    hashes = (keys * weights).sum(axis=1, dtype=np.uint64)
-    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    if not np.array_equal(keys, keys[first][inverse.ravel()]):  # two tags share a hash: group by the words themselves
-        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        hashes += columns[-1] * _TAG_HASH_WEIGHTS[(word + 1) % _TAG_HASH_WEIGHTS.size]
+    first, inverse = _groups(hashes)
+    if not all(np.array_equal(column, column[first][inverse]) for column in columns):  # two tags share a hash: group by the words themselves
+        _, first, inverse = np.unique(np.column_stack(columns), axis=0, return_index=True, return_inverse=True)
     names = [_text(file.view[start : start + length].tobytes()) for start, length in zip(tag_starts[first].tolist(), tag_lengths[first].tolist())]
     return names, inverse.ravel()
+
+
+TAG_SAMPLE = 512  # a run's tags nearly all appear in its first records
+
+
+def _groups(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first index of each distinct hash and every element's group, as np.unique gives them.
+
+    Looked up among the distinct hashes of the first records (a binary search over a few values)
+    rather than sorting them all; a hash first met later sends the whole chunk to np.unique.
+    """
+    known, first = np.unique(hashes[:TAG_SAMPLE], return_index=True)
+    inverse = np.minimum(np.searchsorted(known, hashes), known.size - 1)
+    if np.array_equal(known[inverse], hashes):
+        return first, inverse
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    return first, inverse
 
 
 # -------------------------------------------------------------------------------------- wire walker

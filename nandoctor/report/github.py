@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import Analysis
+from ..discover import one_line
 from ..model import Diagnosis, Finding
 
 COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
@@ -17,7 +18,9 @@ BINARY_FORMATS = {"tensorboard"}
 
 
 def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """The runner's own escaping (%, CR, LF), then any other control character shown as `\\xNN`:
+    an annotation stays one workflow command, and an ESC in a run name cannot reach the log viewer."""
+    return one_line(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def escape_property(text: str) -> str:

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from ..api import Analysis
+from ..discover import one_line
 from ..model import Diagnosis
 
 SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1, "never": 99}
@@ -32,31 +33,33 @@ def render(analysis: Analysis, *, fail_on: str = "error", **_: Any) -> str:
 
 def _suite(diagnosis: Diagnosis, rules: list[tuple[str, str]], threshold: int) -> ET.Element:
     run = diagnosis.run
-    suite = ET.Element("testsuite", name=run.id, file=run.path)
+    # one_line: XML 1.0 cannot hold most control characters at all (ElementTree would write them
+    # anyway, and the file would not parse), and a name or message is one line in a CI dashboard.
+    suite = ET.Element("testsuite", name=one_line(run.id), file=one_line(run.path))
     findings_by_rule: dict[str, list] = {}
     for finding in diagnosis.findings:
         findings_by_rule.setdefault(finding.rule_id, []).append(finding)
     failures = skipped = errors = 0
     for rule_id, slug in rules:
-        case = ET.SubElement(suite, "testcase", classname=f"nandoctor.{run.id}", name=f"{rule_id} {slug}")
+        case = ET.SubElement(suite, "testcase", classname=f"nandoctor.{one_line(run.id)}", name=f"{rule_id} {slug}")
         if rule_id in diagnosis.not_applicable:
             ET.SubElement(case, "skipped", message="not applicable: the run lacks the series this rule needs")
             skipped += 1
             continue
         crashed = [error for error in diagnosis.errors if error.startswith(f"rule {rule_id} ")]
         if crashed:
-            ET.SubElement(case, "error", message=crashed[0])
+            ET.SubElement(case, "error", message=one_line(crashed[0]))
             errors += 1
             continue
         found = findings_by_rule.get(rule_id, [])
         failing = [finding for finding in found if SEVERITY_RANK[finding.severity] >= threshold]
         if failing:
             first = failing[0]
-            failure = ET.SubElement(case, "failure", message=first.message, type=first.severity)
-            failure.text = "\n".join(f"{finding.severity}: {finding.message}" + (f" ({finding.source}:{finding.line})" if finding.source and finding.line is not None else "") for finding in failing)
+            failure = ET.SubElement(case, "failure", message=one_line(first.message), type=first.severity)
+            failure.text = "\n".join(one_line(f"{finding.severity}: {finding.message}" + (f" ({finding.source}:{finding.line})" if finding.source and finding.line is not None else "")) for finding in failing)
             failures += 1
         elif found:
-            ET.SubElement(case, "system-out").text = "\n".join(f"{finding.severity}: {finding.message}" for finding in found)
+            ET.SubElement(case, "system-out").text = "\n".join(one_line(f"{finding.severity}: {finding.message}") for finding in found)
     suite.set("tests", str(len(rules)))
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..api import Analysis
+from ..discover import one_line
 from ..features import first_nonfinite_index
 from ..model import Diagnosis, Finding, Series
 from .json import series_summary
@@ -39,7 +40,7 @@ def render_run(console: Console, diagnosis: Diagnosis, verbose: int) -> None:
     run = diagnosis.run
     header = Text()
     header.append(f"{diagnosis.status.upper():<8}", style=STATUS_STYLE[diagnosis.status])
-    header.append(f" {run.id}", style="bold")
+    header.append(f" {one_line(run.id)}", style="bold")
     if run.framework:
         header.append(f"  ({run.framework})", style="dim")
     console.print(header)
@@ -51,7 +52,7 @@ def render_run(console: Console, diagnosis: Diagnosis, verbose: int) -> None:
     shown: set[str] = set()
     for rank, cause in enumerate(diagnosis.causes, start=1):
         line = Text(f"  {rank}. ")
-        line.append(cause.title, style="bold" if rank == 1 else "")
+        line.append(one_line(cause.title), style="bold" if rank == 1 else "")
         line.append(f"  [{cause.id}] score {cause.score:.2f}", style="dim")
         already_shown = [rule_id for rule_id in cause.findings if rule_id in shown]
         if already_shown:
@@ -64,17 +65,17 @@ def render_run(console: Console, diagnosis: Diagnosis, verbose: int) -> None:
                 shown.add(rule_id)
         if rank <= FIXES_SHOWN_FOR_TOP_CAUSES:
             for fix in cause.fixes[:3]:
-                console.print(Text(f"     → {fix}", style="green"))
+                console.print(Text(f"     → {one_line(fix)}", style="green"))
     notes = [finding for finding in diagnosis.findings if finding.rule_id not in shown and (finding.severity != "info" or verbose or finding.family == "LOG")]
     for finding in notes:
         console.print(_finding_line(finding, indent="  note: "))
     for error in diagnosis.errors:
-        console.print(Text(f"  error: {error}", style="red"))
+        console.print(Text(f"  error: {one_line(error)}", style="red"))
     for source in run.sources:
         if verbose:
-            console.print(Text(f"  source: {source.path} ({source.format})", style="dim"))
+            console.print(Text(f"  source: {one_line(source.path)} ({source.format})", style="dim"))
         for warning in source.warnings:
-            console.print(Text(f"  warning: {source.path}: {warning}", style="yellow"))
+            console.print(Text(f"  warning: {one_line(source.path)}: {one_line(warning)}", style="yellow"))
     if verbose:
         console.print(series_table(diagnosis))
         if diagnosis.not_applicable:
@@ -85,9 +86,9 @@ def render_run(console: Console, diagnosis: Diagnosis, verbose: int) -> None:
 def _finding_line(finding: Finding, indent: str) -> Text:
     line = Text(indent)
     line.append(f"{finding.rule_id} {finding.slug}", style=SEVERITY_STYLE.get(finding.severity, ""))
-    line.append(f" ({finding.severity}, {finding.confidence:.2f}): {finding.message}")
+    line.append(f" ({finding.severity}, {finding.confidence:.2f}): {one_line(finding.message)}")
     if finding.source and finding.line is not None:
-        line.append(f"  [{finding.source}:{finding.line}]", style="dim")
+        line.append(f"  [{one_line(finding.source)}:{finding.line}]", style="dim")
     return line
 
 
@@ -95,7 +96,7 @@ def _print_sparkline(console: Console, series: Series, top_finding: Finding | No
     bars, log_scale = sparkline(series, SPARK_WIDTH)
     finite = series.values[np.isfinite(series.values)]
     first, last = (finite[0], finite[-1]) if finite.size else (math.nan, math.nan)
-    label = f"  {series.name[:18]:<18} "
+    label = f"  {one_line(series.name)[:18]:<18} "
     line = Text(label)
     line.append(bars, style="cyan")
     line.append(f"  {first:.4g} → {last:.4g}" + (" (log scale)" if log_scale else ""), style="dim")
@@ -123,11 +124,11 @@ def series_table(diagnosis: Diagnosis) -> Table:
     run = diagnosis.run
     for series in run.series:
         summary = series_summary(series)
-        name = series.name + (" *" if series.name in (run.train_loss, run.val_loss) else "")
+        name = one_line(series.name) + (" *" if series.name in (run.train_loss, run.val_loss) else "")
         steps = "-" if not summary["points"] else f"{summary['first_step']}..{summary['last_step']}"
         last = summary["last_value"]
         table.add_row(
-            "  " + name,
+            Text("  " + name),  # Text, not str: a str cell is read as rich markup, and `[bold]` in a name is not
             series.role,
             str(summary["points"]),
             steps,

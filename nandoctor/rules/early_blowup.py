@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts, learning_rate_near, robust_scale
+from ..features import Facts, learning_rate_near, median_without_overflow, robust_scale
 from ..model import Finding, Run
 from . import Param, Rule
 
@@ -92,9 +92,9 @@ class EarlyBlowup(Rule):
         start = float(values[0])
         rest = values[1:]
         tenth = int(min(10, max(2, rest.size // 10)))
-        level = float(np.median(rest))
-        early = float(np.median(rest[:tenth]))
-        late = float(np.median(rest[-tenth:]))
+        level = median_without_overflow(rest)
+        early = median_without_overflow(rest[:tenth])
+        late = median_without_overflow(rest[-tenth:])
         rise = level / start
         if rise < 1 + self.min_rise or early / start < 1 + self.min_rise:
             return

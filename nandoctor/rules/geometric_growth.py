@@ -28,7 +28,8 @@ class GeometricGrowth(Rule):
 
     ## Signature
     Over the finite part of the loss: the strongest rise from a low point to a later top reaches
-    `explosion_ratio` times the low, with at least `min_increases` logged increases and
+    `explosion_ratio` times the low, with at least `min_increases` logged increases (two suffice for
+    a rise of `explosion_ratio` squared or more: 0.99 -> 2.6e10 -> 1.1e11 is no spike) and
     `rising_share` of the steps between low and top rising (sustained multiplicative growth, not
     one spike); the top is also `explosion_ratio` / 10 times the median of the
     `level_points` points up to the low (a single low outlier is not a base); and the last finite
@@ -87,7 +88,9 @@ class GeometricGrowth(Rule):
             return
         between = np.diff(values[low : top + 1])
         increases = int(np.count_nonzero(between > 0))
-        if increases < int(self.min_increases) or increases < self.rising_share * between.size:
+        # growth by explosion_ratio squared (1e4) is no spike even when it took only two logged rises
+        needed = min(int(self.min_increases), 2) if cumulative >= self.explosion_ratio**2 else int(self.min_increases)
+        if increases < needed or increases < self.rising_share * between.size:
             return
         level = float(np.median(values[max(0, low + 1 - int(self.level_points)) : low + 1]))
         if values[top] < self.explosion_ratio / 10.0 * level or values[-1] < self.stays_up_ratio * level:

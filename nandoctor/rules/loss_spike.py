@@ -24,8 +24,9 @@ class LossSpike(Rule):
     A train-loss point at least `ratio` times its warmed-up baseline (an exponential moving
     average of the log-loss over the previous points, `alpha`) that is also `mad_multiple` robust
     standard deviations above the recent residuals (the previous `history` points). Then it
-    follows the spike: **recovered** when the loss returns to `recovered_ratio` x the pre-spike
-    baseline (reported as `info` with the number of points and steps it took); **not recovered**
+    follows the spike: **recovered** when the loss's level returns to `recovered_ratio` x the
+    pre-spike baseline (a point there with at least half of the `recovery_window` points from it:
+    one batch of a noisy loss that dips there is no recovery) (reported as `info` with the number of points and steps it took); **not recovered**
     when a NaN/inf follows before recovery, or when the loss settles at `shift_ratio` x the
     baseline or more for at least `shift_widths` times the spike's width (a `warning` supporting
     divergence). A spike after which the loss settles within `shift_ratio` of the old level, or
@@ -45,7 +46,8 @@ class LossSpike(Rule):
     L_t >= 1.5 x EMA(L) and log L_t >= median + 6 x MAD-sigma of the recent residuals of
     log L against the EMA (catalog S14, proposed; the catalog accepts either test, we require
     both: the ratio alone fires on every noisy small-batch loss, the MAD test alone on 1 % blips
-    of a very smooth curve). Recovery within 1.05 x the pre-spike EMA; no recovery when the level
+    of a very smooth curve). Recovery within 1.05 x the pre-spike EMA, at a point with 3 of the 5
+    points from it (ours: the catalog's raw test lets one low batch of a noisy loss end the spike); no recovery when the level
     stays >= 1.1 x for >= 5 spike widths or a NaN follows (catalog, as is).
 
     ## Suggested fixes
@@ -62,6 +64,7 @@ class LossSpike(Rule):
     - `recovered_ratio`: level over the pre-spike baseline that counts as recovered (1.05).
     - `shift_ratio`: level over the baseline that counts as not recovered (1.1).
     - `shift_widths`: spike widths the shifted level must last (5).
+    - `recovery_window`: points of which at least half must be back at the recovered level for a recovery (5).
 
     ## References
     - research catalog S14 (loss spikes: fast-recovering, slow, non-recovering), S10, S23.
@@ -85,6 +88,7 @@ class LossSpike(Rule):
         "recovered_ratio": Param(1.05, "level over the pre-spike baseline that counts as recovered"),
         "shift_ratio": Param(1.1, "level over the baseline that counts as not recovered"),
         "shift_widths": Param(5, "spike widths the shifted level must last"),
+        "recovery_window": Param(5, "points of which at least half must be back at the recovered level for a recovery"),
     }
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
@@ -413,9 +417,11 @@ def follow_spike(values: np.ndarray, logs: np.ndarray, onset: int, baseline_log:
     baseline = math.exp(baseline_log)
     recovered_level = float(params["recovered_ratio"]) * baseline
     peak = float(values[onset])
-    # the first point after the onset that is non-finite or back at the recovered level
+    # the first point after the onset that is non-finite, or that is back at the recovered level with most of the
+    # points from it: one noisy batch that dips there is not a recovery
+    width = max(1, int(params["recovery_window"]))
     with np.errstate(invalid="ignore"):
-        ending = _first_where(values, onset + 1, lambda block: ~np.isfinite(block) | (block <= recovered_level))
+        ending = _first_where(values, onset + 1, lambda block: ~np.isfinite(block), level_back=(recovered_level, width))
     if ending < values.size:
         offset = ending - onset
         if not math.isfinite(float(values[ending])):
@@ -438,16 +444,39 @@ def follow_spike(values: np.ndarray, logs: np.ndarray, onset: int, baseline_log:
     return Spike(onset, baseline, peak, float(values[onset]) / baseline, width, outcome, 0, after_level)
 
 
-def _first_where(array: np.ndarray, begin: int, test) -> int:
-    """The first index from `begin` on where `test` holds (len(array) if none), searched in growing chunks."""
+def _first_where(array: np.ndarray, begin: int, test, level_back: tuple[float, int] | None = None) -> int:
+    """The first index from `begin` on where `test` holds (len(array) if none), searched in growing chunks.
+
+    With `level_back` = (level, width), an index also counts when it and at least half of the `width`
+    points from it (fewer at the end of the array) are at or below `level`.
+    """
     chunk = 64
     while begin < array.size:
-        found = np.flatnonzero(test(array[begin : begin + chunk]))
+        hits = test(array[begin : begin + chunk])
+        if level_back is not None:
+            hits = hits | _level_at_or_below(array, begin, hits.size, *level_back)
+        found = np.flatnonzero(hits)
         if found.size:
             return begin + int(found[0])
         begin += chunk
         chunk = min(chunk * 4, 1 << 20)
     return int(array.size)
+
+
+def _level_at_or_below(array: np.ndarray, begin: int, count: int, level: float, width: int) -> np.ndarray:
+    """Per index begin..begin+count-1: is the point at or below `level`, and so are at least half (rounded
+    up) of the `width` points from it (fewer at the end of the array)? Counted with a cumulative sum."""
+    stretch = array[begin : begin + count + width - 1]
+    with np.errstate(invalid="ignore"):
+        below = stretch <= level
+    if width <= 1:
+        return below[:count]
+    running = np.concatenate([[0], np.cumsum(below)])
+    starts = np.arange(count)
+    ends = np.minimum(starts + width, stretch.size)
+    in_window = running[ends] - running[starts]
+    needed = (ends - starts + 1) // 2
+    return below[:count] & (in_window >= needed)
 
 
 def resume_before(events: tuple[RunEvent, ...], loss: Series, index: int) -> RunEvent | None:

@@ -6,7 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts
+from ..features import Facts, median_without_overflow
 from ..model import Finding, Run
 from . import Param, Rule
 
@@ -80,7 +80,7 @@ class LrCollapsed(Rule):
             return
         # Compare the loss's level at the start and the end of the frozen stretch (medians: batch noise stays).
         quarter = max(1, after.size // 4)
-        before_level, end_level = float(np.median(after[:quarter])), float(np.median(after[-quarter:]))
+        before_level, end_level = median_without_overflow(after[:quarter]), median_without_overflow(after[-quarter:])
         change = abs(end_level - before_level) / (abs(before_level) or 1.0)
         if change >= self.stall_change:
             return

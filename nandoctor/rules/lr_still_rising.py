@@ -29,14 +29,18 @@ class LrStillRising(Rule):
 
     ## Signature
     The lr never falls over a trailing stretch that covers at least `min_share` of the logged
-    steps, rises by `min_lr_rise` times or more over it, and still rises over the last tenth of the
-    points. It then counts when the stretch is long (at least `long_rise_steps` optimizer steps, or
-    `long_rise_epochs` epochs), or when the loss goes bad during it: a non-finite value, the
-    median of its last fifth at least `loss_rise` times the lowest smoothed loss of the stretch
-    (catalog S09, threads/020), or a loss that barely moved through 20 or more points of it (its last
-    fifth still at 95 % of its first: a warmup is when a healthy loss falls fastest). A linear warmup in a short run that has just started is fine. A
-    rise that is geometric over three decades or more is a learning-rate range test (an lr
-    finder), where a loss blowing up at the end is the point: it is only noted (info).
+    steps, rises by `min_lr_rise` times or more over it, and still rises over the last tenth of
+    the points. When the log opens partway up a straight rising lr, the stretch begins where that
+    line started, followed back before the log to lr 0 (or to step 0): an excerpt of a linear
+    warmup from zero shows a rise of only a few percent. It then counts when the stretch is long
+    (at least `long_rise_steps` optimizer steps, or `long_rise_epochs` epochs), or when the loss
+    goes bad during it: a non-finite value, the median of its last fifth at least `loss_rise`
+    times the lowest smoothed loss of the stretch (catalog S09, threads/020), or, when the log
+    shows the ramp's start, a loss that barely moved through 20 or more points of it (its last
+    fifth still at 95 % of its first: a warmup is when a healthy loss falls fastest). A linear
+    warmup in a short run that has just started is fine. A rise that is geometric over three
+    decades or more is a learning-rate range test (an lr finder), where a loss blowing up at the
+    end is the point: it is only noted (info).
 
     ## Suggested fixes
     Check the warmup length against the run's total optimizer steps (after gradient accumulation
@@ -81,27 +85,36 @@ class LrStillRising(Rule):
         tenth = max(2, values.size // 10)
         if not float(values[-1]) > float(values[-tenth]) * 1.001:  # Python floats: 1.8e308 * 1.001 is inf, no numpy warning
             return  # flat at the end: the warmup is over
-        if values[start] > 0 and values[-1] < self.min_lr_rise * values[start]:
+        start_step, start_lr = int(steps[start]), float(values[start])
+        ramp = linear_ramp_before_log(steps, values) if start == 0 else None
+        if ramp is not None:  # the log opens mid-ramp: the warmup began before it, at the ramp's start
+            start_step, start_lr = ramp
+        if start_lr > 0 and values[-1] < self.min_lr_rise * start_lr:
             return
-        share = (steps[-1] - steps[start]) / (steps[-1] - steps[0])
+        first_step = min(int(steps[0]), start_step)
+        share = (steps[-1] - start_step) / (steps[-1] - first_step)
         if share < self.min_share:
             return
-        rise_steps = int(steps[-1] - steps[start])
+        rise_steps = int(steps[-1] - start_step)
         evidence: dict = {
-            "rise_start_step": int(steps[start]),
-            "lr_start": float(values[start]),
+            "rise_start_step": start_step,
+            "lr_start": start_lr,
             "lr_end": float(values[-1]),
             f"rise_{unit}s": rise_steps,
             "share_of_run": float(share),
         }
-        what = f"{lr.name} still rises at the end of the log: from {values[start]:.3g} at {unit} {int(steps[start])} to {values[-1]:.3g} at {unit} {int(steps[-1])}, through {share:.0%} of the logged {unit}s"
+        if ramp is not None:
+            evidence["ramp_extrapolated"] = True
+        where = f"the linear ramp it is on started near {start_lr:.3g} at {unit} {start_step}, before the log begins, and reaches" if ramp is not None else f"from {start_lr:.3g} at {unit} {start_step} to"
+        what = f"{lr.name} still rises at the end of the log: {where} {values[-1]:.3g} at {unit} {int(steps[-1])}, through {share:.0%} of the {unit}s since"
         if is_range_test(values[start:], steps[start:]):
             message = f"{what}, geometrically: this looks like a learning-rate range test, where the loss blowing up at the end is expected"
             yield self.finding(message, confidence=0.6, series=lr, index=start, evidence=evidence, causes={}, severity="info")
             return
         long_limit = self.long_rise_steps if unit == "step" else self.long_rise_epochs
         long = rise_steps >= long_limit
-        trouble = loss_goes_bad(facts.loss, int(steps[start]), float(self.loss_rise))
+        # an excerpt that opens mid-ramp misses the warmup's start, where a healthy loss falls fastest
+        trouble = loss_goes_bad(facts.loss, start_step, float(self.loss_rise), judge_stall=ramp is None)
         if not long and trouble is None:
             return
         if trouble is not None:
@@ -109,6 +122,36 @@ class LrStillRising(Rule):
         confidence = 0.85 if long and trouble else (0.65 if trouble else 0.55)
         reason = f", while the loss {trouble}" if trouble else f": {rise_steps} {unit}s of rising lr is longer than any warmup"
         yield self.finding(what + reason, confidence=confidence, series=lr, index=start, evidence=evidence, causes={"lr_schedule_bug": 1.0})
+
+
+MIN_RAMP_POINTS = 3  # points needed to trust a straight-line fit of the lr
+RAMP_CORRELATION = 0.999  # how straight the logged lr must be to extrapolate it
+
+
+def linear_ramp_before_log(steps: np.ndarray, values: np.ndarray) -> tuple[int, float] | None:
+    """(step, lr) where a straight rising lr began, when the log opens partway up it; None otherwise.
+
+    A linear warmup from zero (lr = peak x step / warmup_steps, the usual schedule) logged only
+    from partway up shows a rise of a few percent; extended back, the line meets lr 0 before the log
+    begins, so the warmup has really been rising since then. The line is followed back to lr 0, or
+    to step 0 when it would still be above 0 there.
+    """
+    if values.size < MIN_RAMP_POINTS or int(steps[0]) <= 0 or not np.all(values > 0):
+        return None
+    x = steps.astype(np.float64)
+    with np.errstate(all="ignore"):
+        correlation = np.corrcoef(x, values)[0, 1]
+    if not (math.isfinite(correlation) and correlation >= RAMP_CORRELATION):
+        return None
+    slope, intercept = np.polyfit(x, values, 1)
+    if not slope > 0:
+        return None
+    zero_step = -intercept / slope
+    if zero_step >= float(steps[0]):
+        return None
+    if zero_step >= 0:
+        return int(round(zero_step)), 0.0
+    return 0, float(intercept)
 
 
 MIN_POINTS_FOR_STALL = 20  # loss points during the rise needed to call the loss stuck
@@ -134,7 +177,7 @@ def is_range_test(values: np.ndarray, steps: np.ndarray) -> bool:
     return bool(math.isfinite(geometric) and geometric >= 0.98 and geometric > linear)
 
 
-def loss_goes_bad(loss: Series | None, from_step: int, loss_rise: float) -> str | None:
+def loss_goes_bad(loss: Series | None, from_step: int, loss_rise: float, judge_stall: bool = True) -> str | None:
     """How the loss went bad from `from_step` on (non-finite, or climbing), in words; None if it did not."""
     if loss is None or len(loss) == 0:
         return None
@@ -153,6 +196,6 @@ def loss_goes_bad(loss: Series | None, from_step: int, loss_rise: float) -> str 
     # A warmup is when a healthy loss falls fastest: one that barely moves through all of it is stuck.
     fifth = max(2, values.size // 5)
     first = float(np.median(values[:fifth]))
-    if values.size >= MIN_POINTS_FOR_STALL and last >= STALLED_FRACTION * first:
+    if judge_stall and values.size >= MIN_POINTS_FOR_STALL and last >= STALLED_FRACTION * first:
         return f"barely moved ({first:.4g} -> {last:.4g})"
     return None

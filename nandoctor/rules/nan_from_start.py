@@ -6,7 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts, learning_rate_near, nonfinite_count, nonfinite_kind
+from ..features import Facts, learning_rate_near, median_without_overflow, nonfinite_count, nonfinite_kind
 from ..model import Finding, Run
 from . import Param, Rule
 from .nan_after_growth import NanAfterGrowth, growth_before_nonfinite
@@ -35,7 +35,15 @@ class NanFromStart(Rule):
     epoch, or a log whose first point is more than `start_steps` steps into training) a growth
     inside it is not observable either (catalog S05's coarse-logging note): the finding says so,
     lowers its confidence and supports `lr_too_high` a little more than `bad_input`, unless the
-    logged lr is 0. The finding is an error when the loss stays non-finite; a single non-finite
+    logged lr is 0. When another metric of the run (a mean absolute error, a validation loss) is
+    finite at that first point but `companion_ratio` times its later level or more (an MAE of 2.6e34
+    in the first epoch, ~0.95 after), the outputs blew up inside the first point: data with NaN in
+    it gives NaN or sane metrics, not astronomic ones, so the finding supports a too-high learning
+    rate and divergence first. When instead the train accuracy (an average over the first epoch's batches; a validation
+    accuracy is measured after the epoch and says nothing of it) holds the same value from the first point
+    to the last (0.1049 in every epoch), that first epoch was already broken throughout: the
+    outputs failed from the first batch, before an update could grow anything, and the finding
+    supports bad input first. The finding is an error when the loss stays non-finite; a single non-finite
     first point after which the loss is finite for good is a warning.
 
     ## Suggested fixes
@@ -47,6 +55,7 @@ class NanFromStart(Rule):
     ## Parameters
     - `start_points`: logged points that count as the start (3).
     - `start_steps`: optimizer steps after the first logged point that still count as the start (50).
+    - `companion_ratio`: another metric's first value over its later median that shows a blow-up inside the first point (1000).
 
     ## References
     - research catalog S08 (non-finite loss from the very first step) and S05 (coarse-logging note).
@@ -63,6 +72,7 @@ class NanFromStart(Rule):
     params = {
         "start_points": Param(3, "logged points that count as the start"),
         "start_steps": Param(50, "optimizer steps after the first logged point that still count as the start"),
+        "companion_ratio": Param(1000.0, "another metric's first value over its later median that shows a blow-up inside the first point"),
     }
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
@@ -90,6 +100,7 @@ class NanFromStart(Rule):
         if lr is not None:
             evidence["lr"] = lr
             lr_text = f" (lr {lr:.3g})"
+        lr_only = lr_text
         summarised = unit != "step" or int(loss.steps[0]) > int(self.start_steps)
         evidence["growth_observable"] = not summarised
         if summarised:
@@ -97,6 +108,23 @@ class NanFromStart(Rule):
             confidence, causes = 0.6, {"lr_too_high": 0.7, "bad_input": 0.6, "divergence": 0.3, "bad_init": 0.3}
             span = "a whole epoch" if unit != "step" else f"{int(loss.steps[0])} steps"
             lr_text += f"; that first point already sums up {span} of updates, so a growth inside it is not observable (an lr-0 run tells data from learning rate)"
+        blowup = companion_blowup(run, loss.name, float(self.companion_ratio))
+        if blowup is not None and lr != 0.0:
+            # another metric was finite but astronomically large at the first point, then fell back: the
+            # outputs grew inside the first stretch (bad data gives NaN or sane metrics, not 1e34)
+            name, first_value, later = blowup
+            evidence["companion_blowup"] = {"series": name, "first": first_value, "later_median": later}
+            confidence, causes = 0.7, {"lr_too_high": 1.0, "divergence": 0.6, "bad_input": 0.3, "bad_init": 0.2}
+            lr_text = lr_only + f"; {name} was {first_value:.3g} at that first point and {later:.3g} after it: the outputs blew up inside the first {'epoch' if unit != 'step' else 'logged stretch'}"
+        frozen = frozen_accuracy(run) if summarised and blowup is None else None
+        if frozen is not None and lr != 0.0:
+            # the accuracy of that first point is already the frozen value of every later one: the outputs were
+            # broken from the first batch, before an update could grow anything (a blow-up inside it shows as a
+            # different first value)
+            name, value = frozen
+            evidence["frozen_accuracy"] = {"series": name, "value": value}
+            confidence, causes = 0.7, {"bad_input": 1.0, "bad_init": 0.5, "lr_too_high": 0.3}
+            lr_text = lr_only + f"; {name} is {value:.4g} at that first point and at every point after it: the outputs were broken from the first batch on"
         if lr == 0.0:
             confidence, causes = 0.97, {"bad_input": 1.0, "bad_init": 0.4}
             lr_text = " with lr 0, so the forward pass itself fails"
@@ -106,6 +134,41 @@ class NanFromStart(Rule):
             return
         message = f"{loss.name} is {kind} {where}, non-finite at {bad_after} of its {after.size} points from there{lr_text}"
         yield self.finding(message, confidence=confidence, series=loss, index=first_bad, evidence=evidence, causes=causes)
+
+
+COMPANION_ROLES_SKIPPED = ("train_loss", "lr", "loss_scale", "accuracy", "val_accuracy")  # the loss itself, set values, bounded values
+
+
+def companion_blowup(run: Run, loss_name: str, ratio: float) -> tuple[str, float, float] | None:
+    """(name, first value, median after it) of another metric that was finite at its first point and at least
+    `ratio` times its later median, which shows a blow-up inside the first logged stretch; None if none did."""
+    for series in run.series:
+        if series.name == loss_name or series.role in COMPANION_ROLES_SKIPPED or len(series) < 3:
+            continue
+        values = series.values
+        first = float(values[0])
+        later = values[1:][np.isfinite(values[1:])]
+        if not (np.isfinite(first) and first > 0) or later.size < 2:
+            continue
+        typical = median_without_overflow(np.abs(later))
+        if typical > 0 and first >= ratio * typical:
+            return series.name, first, typical
+    return None
+
+
+def frozen_accuracy(run: Run) -> tuple[str, float] | None:
+    """(name, value) of a train accuracy that holds one value from its first point to its last (3 points or more).
+
+    Only the train accuracy counts: its first point averages the first epoch's batches, so it shows a model
+    that worked for part of that epoch; a validation accuracy is measured after the epoch, blow-up or not.
+    """
+    for series in run.series:
+        if series.role != "accuracy" or len(series) < 3:
+            continue
+        values = series.values
+        if np.all(np.isfinite(values)) and float(np.max(values) - np.min(values)) <= 1e-6 * max(1e-12, float(np.max(np.abs(values)))):
+            return series.name, float(values[0])
+    return None
 
 
 def at_start(steps: np.ndarray, index: int, start_points: int, start_steps: int, step_unit: str = "step") -> bool:

@@ -40,7 +40,10 @@ class Oscillation(Rule):
     of the mean; std(residuals) / mean > 10 %; autocorr(diff(L), lag 1) < -0.3 (catalog S19,
     proposed features, as is; the catalog's 2 % slope bound alone rejects real oscillation,
     whose fitted slope is noisy, so we accept an insignificant slope too). The progress guard
-    (median of the window >= `min_progress_ratio` x the start) is ours.
+    (median of the window >= `min_progress_ratio` x the start) is ours. The start is the median of
+    the first 5 % of the points, unless the loss blew up inside them (their median at least
+    `head_blowup_ratio` times the first point, which is not below nearly all later points, as an
+    artefact would be): then the first point, the untrained network's loss, is where the run started.
     Bursts (ours, from the mechanism): at lr near 2/lambda_max the parameters zig-zag along the
     sharpest direction, but the loss is quadratic in that coordinate, so it does not alternate: it
     grows for several steps while the zig-zag grows and drops when it recovers (a catapult).
@@ -65,6 +68,7 @@ class Oscillation(Rule):
     - `min_progress_ratio`: window median over the start above which the run made no progress (0.8).
     - `max_burst_autocorrelation`: lag-1 autocorrelation of differences below which weakly anti-correlated bursts count (0.0).
     - `burst_quantile`: share of the window below the level the bursts must reach (0.9: 10 % of the points at or above the start).
+    - `head_blowup_ratio`: median of the first 5 % over the first point from which they blew up (10).
 
     ## References
     - research catalog S19 (oscillation without convergence), S23 (healthy noisy decrease).
@@ -87,6 +91,7 @@ class Oscillation(Rule):
         "min_progress_ratio": Param(0.8, "window median over the start above which the run made no progress"),
         "max_burst_autocorrelation": Param(0.0, "lag-1 autocorrelation of differences below which weakly anti-correlated bursts count"),
         "burst_quantile": Param(0.9, "share of the window below the level the bursts must reach"),
+        "head_blowup_ratio": Param(10.0, "head median over the first point beyond which the head blew up and the first point is the start"),
     }
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
@@ -168,7 +173,12 @@ def swings(values: np.ndarray, params: dict) -> Swing | None:
         return None  # a real trend: noise around a decrease (healthy) or a rise (divergence)
     with np.errstate(over="ignore", invalid="ignore"):
         head = values[finite_index[: max(1, finite_index.size // 20)]] / scale
-        start_level = float(np.median(head)) * scale
+        # the head's median, unless the loss blew up inside the head: then the first point is where the run
+        # started. A first point below nearly every later one (their 5th percentile) is an artefact, not a start.
+        head_level = float(np.median(head))
+        first = float(head[0])
+        blew_up = head.size >= 3 and head_level >= float(params["head_blowup_ratio"]) * first and first >= float(np.percentile(values[finite_index[1:]], 5)) / scale
+        start_level = (first if blew_up else head_level) * scale
         median = float(np.median(relative)) * scale
     if not (math.isfinite(start_level) and start_level > 0):
         return None

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts, ema, learning_rate_near
+from ..features import Facts, ema, learning_rate_near, trailing_increase_run
 from ..model import Finding, Run
 from . import Param, Rule
 
@@ -40,6 +40,13 @@ class SlowDivergence(Rule):
     spike or a jump to a plateau, SPK and DIV003). The finding is an error when the loss ends
     `error_rise` times its minimum or more.
 
+    A log that ends mid-climb is the same drift seen too briefly for a trend test (a pasted excerpt,
+    or a run killed as it diverged): when the loss rose at each of its last `min_points_after`
+    points or more, by `end_climb_ratio` times in all (catalog S14's spike ratio), to the highest
+    value of the whole log, and no NaN follows, it is a warning whatever came before (a healthy
+    run's highest loss is at its start, and a noisy one does not rise at four points in a row by
+    half its level).
+
     ## Suggested fixes
     Roll back to a checkpoint near the minimum and resume with a lower learning rate or with decay;
     switch RMSprop to Adam or SGD with momentum; add gradient clipping; for Adam try beta2 = 0.95.
@@ -53,9 +60,11 @@ class SlowDivergence(Rule):
     - `min_rise`: median of the last points over the minimum (1.05).
     - `error_rise`: rise over the minimum that makes the finding an error (2.0).
     - `max_step_share`: largest share of the smoothed log-rise that one logged step may make (0.5).
+    - `end_climb_ratio`: rise of a climb that ends the log, at every point, to the log's highest value (1.5).
 
     ## References
     - research catalog S15 (slow divergence) and S18 (overfitting, the validation-side look-alike).
+    - threads/018 (BigScience tr8-104B: lm loss 6.37 -> 10.24 over the last 4 of 5 pasted iterations).
     - threads/010 (keras-team/keras#5239: RMSprop, train loss 1.1237 at epoch 4 then rising every epoch).
     - keras-team/keras#932, keras-team/keras#7384, keras-team/keras#4897 (switching RMSprop to Adam fixed it).
     """
@@ -75,34 +84,47 @@ class SlowDivergence(Rule):
         "min_rise": Param(1.05, "median of the last points over the minimum"),
         "error_rise": Param(2.0, "rise over the minimum that makes the finding an error"),
         "max_step_share": Param(0.5, "largest share of the smoothed rise that one logged step may make"),
+        "end_climb_ratio": Param(1.5, "rise of a climb that ends the log, at every point, to the log's highest value"),
     }
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
         loss = facts.loss
         if loss is None:
             return
+        drift = self._drift(facts, loss)
+        if drift is not None:
+            yield drift
+            return
+        end = facts.loss_end
+        if end == len(loss) and end >= 2 and np.all(loss.values > 0):  # a NaN after the climb is NAN002's
+            climb = climb_at_end(loss.values, int(self.min_points_after), float(self.end_climb_ratio))
+            if climb is not None:
+                yield self._climb_finding(facts, loss, climb)
+
+    def _drift(self, facts: Facts, loss) -> Finding | None:
+        """The steady rise after a minimum, as a finding (None when there is none)."""
         end = facts.loss_end
         values, steps, unit = loss.values[:end], loss.steps[:end], loss.step_unit
         if values.size < int(self.min_points_after) + 3 or np.any(values <= 0):
-            return  # a log-loss trend needs a positive loss
+            return None  # a log-loss trend needs a positive loss
         span = min(50.0, max(1.0, values.size / 10.0))
         smooth = ema(values, alpha=2.0 / (span + 1.0))
         low = int(np.argmin(smooth))
         after = values.size - 1 - low
         if after < max(int(self.min_points_after), self.min_share_after * values.size):
-            return
+            return None
         if smooth[low] > (1.0 - self.min_descent) * smooth[0]:
-            return  # it never went down: a rise from the start is LR001's
+            return None  # it never went down: a rise from the start is LR001's
         tau, z = mann_kendall(np.log(values[low:]))
         if tau < self.min_tau or z < self.min_z:
-            return
+            return None
         if largest_step_share(smooth[low:]) > self.max_step_share:
-            return  # one jump makes most of the rise: a spike or a jump to a plateau (SPK, DIV003), not a drift
+            return None  # one jump makes most of the rise: a spike or a jump to a plateau (SPK, DIV003), not a drift
         last = values[-max(2, after // 5) :]
         minimum = float(smooth[low])
         rise = float(np.median(last)) / minimum
         if rise < self.min_rise:
-            return
+            return None
         low_step, unit_plural = int(steps[low]), f"{unit}s"
         lr = learning_rate_near(facts, int(steps[-1]))
         evidence: dict = {
@@ -126,7 +148,37 @@ class SlowDivergence(Rule):
         strength = min(1.0, math.log(rise) / math.log(1.3))
         confidence = 0.4 + 0.5 * tau * strength
         severity = "error" if rise >= self.error_rise else None
-        yield self.finding(message, confidence=confidence, series=loss, index=low, evidence=evidence, causes={"divergence": 1.0, "lr_too_high": 0.5}, severity=severity)
+        return self.finding(message, confidence=confidence, series=loss, index=low, evidence=evidence, causes={"divergence": 1.0, "lr_too_high": 0.5}, severity=severity)
+
+
+    def _climb_finding(self, facts: Facts, loss, start: int) -> Finding:
+        values, steps, unit = loss.values, loss.steps, loss.step_unit
+        rise = float(values[-1]) / float(values[start])
+        climbed = values.size - 1 - start
+        lr = learning_rate_near(facts, int(steps[-1]))
+        evidence: dict = {"climb_start_step": int(steps[start]), "climb_start": float(values[start]), "last_level": float(values[-1]), "rise_over_climb_start": rise, "rising_points": climbed}
+        lr_text = ""
+        if lr is not None:
+            evidence["lr"] = lr
+            lr_text = f" (lr {lr:.3g})"
+        message = (
+            f"{loss.name} rose at each of its last {climbed} logged points, from {float(values[start]):.4g} at {unit} {int(steps[start])} "
+            f"to {float(values[-1]):.4g} at {unit} {int(steps[-1])} (x{rise:.3g}), the highest of the log, and the log ends mid-climb{lr_text}"
+        )
+        confidence = 0.5 + 0.2 * min(1.0, math.log(rise) / math.log(3.0))
+        return self.finding(message, confidence=confidence, series=loss, index=start, evidence=evidence, causes={"divergence": 1.0, "lr_too_high": 0.5})
+
+
+def climb_at_end(values: np.ndarray, min_rises: int, min_ratio: float) -> int | None:
+    """Where the climb that ends the log starts, when it rose at each of at least `min_rises` points, by
+    `min_ratio` times or more in all, to the highest value of the whole log; None otherwise."""
+    rises = trailing_increase_run(values)
+    if rises < max(1, min_rises):
+        return None
+    start = values.size - 1 - rises
+    if float(values[-1]) < min_ratio * float(values[start]) or float(values[-1]) < float(np.max(values)):
+        return None
+    return start
 
 
 def largest_step_share(smooth: np.ndarray) -> float:

@@ -34,7 +34,9 @@ class StalledLoss(Rule):
     trend over the whole run moves less than `max_change` of the level or is lost in the noise
     (|t| < 2), and that never dipped below (1 - 2 x `max_change`) of where it started (its 5th
     percentile). Runs of fewer than `min_points` points are too short to expect progress; runs
-    of fewer than 10 points must also stay within `short_spread` from end to end. Stalls at a
+    of fewer than 10 points must also stay within `short_spread` from end to end (twice that when
+    they span `long_span_steps` optimizer steps or more: with no progress over that many updates,
+    a wander of a couple of percent is the batch noise of a stuck loss). Stalls at a
     known constant are left to the rule that names it (SAT001 87.3365, SAT002 Keras clip, SAT003
     ln C), float-identical losses to PLT002, and large swings without a trend to OSC001. A run
     whose accuracy is already near 1 has converged, not stalled.
@@ -65,10 +67,12 @@ class StalledLoss(Rule):
     - `max_change`: largest relative change of the level over the run that still counts as unmoved (0.1).
     - `min_points`: fewest finite points for a run to be judged at all (4).
     - `short_spread`: largest (max - min) / L_0 allowed in a run of fewer than 10 points (0.01).
+    - `long_span_steps`: optimizer steps a short log must span to be allowed twice `short_spread` (1000).
     - `converged_accuracy`: an accuracy at or above this at the end means the run converged (0.99).
 
     ## References
     - research catalog S22 (vanishing gradients / stalled optimisation), S09 (lr = 0), S12 (bf16 rounding).
+    - threads/006 (wy1iu/sphereface#30: softmax_loss 9.35-9.52 from iteration 800 to 2600 at lr 0.1, above ln 10575).
     - NVIDIA/apex#747 (no scale_loss: "the train loss doesn't decrease"), BVLC/caffe#3243 (MSRA init),
       jay-mahadeokar/pynetbuilder#8 (BatchNorm), Ray Tune TrialPlateauStopper (std < 0.01 over 4 results).
     """
@@ -83,6 +87,7 @@ class StalledLoss(Rule):
         "max_change": Param(0.1, "largest relative change of the level over the run that still counts as unmoved"),
         "min_points": Param(4, "fewest finite points for a run to be judged at all"),
         "short_spread": Param(0.01, "largest (max - min) / L_0 allowed in a run of fewer than 10 points"),
+        "long_span_steps": Param(1000, "optimizer steps a short log must span to be allowed twice short_spread"),
         "converged_accuracy": Param(0.99, "an accuracy at or above this at the end means the run converged"),
     }
 
@@ -90,7 +95,7 @@ class StalledLoss(Rule):
         loss = facts.loss
         if loss is None:
             return
-        stall = stalled(loss.values, self.values)
+        stall = stalled(loss.values, self.values, optimizer_steps_spanned(loss))
         if stall is None or _converged(facts, float(self.converged_accuracy)) or known_constant(run, facts, loss):
             return
         lr = learning_rate_near(facts, int(loss.steps[stall.first_index]))
@@ -113,8 +118,19 @@ class Stall:
     points: int
 
 
-def stalled(values: np.ndarray, params: dict) -> Stall | None:
-    """The stall of a loss over its whole run by PLT001's parameters, or None when it moved."""
+def optimizer_steps_spanned(loss: Series) -> int:
+    """How many optimizer steps the loss's points span (0 when its steps count epochs or anything else)."""
+    if loss.step_unit != "step" or len(loss) < 2:
+        return 0
+    return int(loss.steps[-1] - loss.steps[0])
+
+
+def stalled(values: np.ndarray, params: dict, steps_spanned: int = 0) -> Stall | None:
+    """The stall of a loss over its whole run by PLT001's parameters, or None when it moved.
+
+    `steps_spanned`: the optimizer steps the points cover; a short log that covers `long_span_steps`
+    or more may wander twice `short_spread`.
+    """
     finite_index = np.flatnonzero(np.isfinite(values))
     finite = values[finite_index]
     if finite.size < int(params["min_points"]) or finite[0] <= 0:
@@ -136,8 +152,10 @@ def stalled(values: np.ndarray, params: dict) -> Stall | None:
         return None  # it moved: the level changed, or a trend stands out of the noise
     if float(np.percentile(relative, 5)) < 1 - 2 * max_change:
         return None  # it did go down at some point: a later rise or a swing, not a stall
-    if finite.size < 10 and float(np.max(relative) - np.min(relative)) > float(params["short_spread"]):
-        return None
+    if finite.size < 10:
+        allowed = float(params["short_spread"]) * (2.0 if steps_spanned >= int(params["long_span_steps"]) else 1.0)
+        if float(np.max(relative) - np.min(relative)) > allowed:
+            return None
     return Stall(int(finite_index[0]), first, last, ratio, float(trend), int(finite.size))
 
 

@@ -6,7 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts, first_nonfinite_index, learning_rate_near, nonfinite_count, nonfinite_kind
+from ..features import Facts, first_nonfinite_index, learning_rate_near, median_without_overflow, nonfinite_count, nonfinite_kind
 from ..model import Finding, Run, Series
 from . import Param, Rule
 from .nan_after_growth import NanAfterGrowth, growth_before_nonfinite
@@ -39,7 +39,9 @@ class SuddenNan(Rule):
     `max_gap_steps` optimizer steps before the first non-finite one (or the loss is logged once per
     epoch) the finding says so, lowers its confidence and gives `lr_too_high` a slightly larger
     weight than `sudden_nan`: S05's coarse-logging note says not to claim S07 then, and growth is
-    the commoner way to a NaN. A loss that was not steady before the NaN
+    the commoner way to a NaN. Unless the train accuracy logged for that same stretch (an average
+    over it) is still at 95 % of its level before or more: the predictions held up to the NaN, and
+    a blow-up wrecks them first, so `sudden_nan` leads again. A loss that was not steady before the NaN
     (outside the band but not growing) is reported with lower confidence. A non-finite point
     after which the loss is finite again for good is a warning, not an error. When the level before
     the NaN is `blown_up_ratio` times the run's earlier minimum or more, the loss had already blown
@@ -69,7 +71,7 @@ class SuddenNan(Rule):
     slug = "sudden-nan"
     severity = "error"
     requires = ("train_loss",)
-    optional = ("lr", "grad_norm", "val_loss")
+    optional = ("lr", "grad_norm", "val_loss", "accuracy")
     causes = ("sudden_nan", "lr_too_high")
     params = {
         "stable_points": Param(5, "finite points before the non-finite one that must be steady"),
@@ -94,7 +96,7 @@ class SuddenNan(Rule):
     def _finding(self, run: Run, facts: Facts, loss: Series, first_bad: int) -> Finding:
         values, steps, unit = loss.values, loss.steps, loss.step_unit
         recent = values[max(0, first_bad - int(self.stable_points)) : first_bad]
-        median = float(np.median(recent))
+        median = median_without_overflow(recent)
         steady = median > 0 and bool(np.all((recent >= self.band_low * median) & (recent <= self.band_high * median)))
         gap = int(steps[first_bad] - steps[first_bad - 1])
         observable = unit == "step" and gap <= int(self.max_gap_steps)
@@ -122,6 +124,12 @@ class SuddenNan(Rule):
         causes = {"sudden_nan": 1.0} if observable else {"lr_too_high": 0.6, "sudden_nan": 0.5}
         if not steady:
             causes = {"sudden_nan": 0.8, "lr_too_high": 0.3} if observable else {"lr_too_high": 0.6, "sudden_nan": 0.4}
+        held = None if observable else accuracy_held(facts.accuracy, bad_step)
+        if held is not None and steady:
+            # the train accuracy of the very stretch that ended in NaN is still at its level: the predictions
+            # stayed sound up to the NaN, so no growth hid in the gap (a blow-up wrecks the accuracy first)
+            evidence["accuracy_at_nonfinite"] = held
+            causes = {"sudden_nan": 1.0, "lr_too_high": 0.3}
         level = f"steady near {median:.3g}" if steady else f"finite but unsteady (last {recent.size} points {float(np.min(recent)):.3g} to {float(np.max(recent)):.3g})"
         earlier = values[:first_bad][values[:first_bad] > 0]
         over_min = median / float(np.min(earlier)) if earlier.size and median > 0 else 1.0
@@ -145,6 +153,25 @@ class SuddenNan(Rule):
             parts.append(", and finite again afterwards")
         severity = "warning" if recovered else None
         return self.finding("".join(parts), confidence=confidence, series=loss, index=first_bad, evidence=evidence, causes=causes, severity=severity)
+
+
+ACCURACY_HELD = 0.95  # the accuracy at the NaN over its level before, from which the predictions held
+
+
+def accuracy_held(accuracy: Series | None, step: int) -> float | None:
+    """The train accuracy logged at `step`, when it is finite and at least ACCURACY_HELD of the median of the
+    (up to 3) points before it; None otherwise."""
+    if accuracy is None or len(accuracy) < 2:
+        return None
+    at = np.flatnonzero(accuracy.steps == step)
+    if at.size == 0 or at[0] == 0:
+        return None
+    value = float(accuracy.values[at[0]])
+    before = accuracy.values[max(0, at[0] - 3) : at[0]]
+    before = before[np.isfinite(before)]
+    if not np.isfinite(value) or before.size == 0 or not value > 0:
+        return None
+    return value if value >= ACCURACY_HELD * float(np.median(before)) else None
 
 
 def first_nonfinite_series(run: Run, loss: Series) -> tuple[list[str], int | None]:

@@ -27,8 +27,9 @@ class UnreadablePart(Rule):
     keeps the report honest.
 
     ## Signature
-    Raised by the loader (a file that failed to read) and by readers (records with a bad CRC or an
-    undecodable payload, which they skip and read around). It supports no cause.
+    Raised by the loader (a file of the run that failed to read, or that could not even be opened
+    while the run's folder was walked, such as one without read permission) and by readers (records
+    with a bad CRC or an undecodable payload, which they skip and read around). It supports no cause.
 
     ## Suggested fixes
     - Check the file named: permissions, a partial download or copy, a disk that filled up.

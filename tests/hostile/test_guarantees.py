@@ -128,12 +128,14 @@ def test_ctrl_c_in_a_terminal_reaches_every_worker_and_still_prints_one_line(tmp
     assert stderr.strip().splitlines() == ["nandoctor: interrupted"]
 
 
-def test_a_crash_is_one_line_asking_for_a_report_and_exit_2(tmp_path):
-    """A bug anywhere (here: a reader that raises) reaches the CLI's top-level handler."""
+@pytest.mark.parametrize("message, shown", [("simulated bug", "simulated bug"), ("simulated\\n  bug\\non three lines", "simulated bug on three lines")], ids=["one-line", "multi-line"])
+def test_a_crash_is_one_line_asking_for_a_report_and_exit_2(tmp_path, message, shown):
+    """A bug anywhere (here: a reader that raises) reaches the CLI's top-level handler; an exception
+    whose message spans lines is still one line."""
     crash = (
         "import sys, nandoctor.readers.csv as reader\n"
         "def read(*args, **kwargs):\n"
-        "    raise RuntimeError('simulated bug')\n"
+        f"    raise RuntimeError('{message}')\n"
         "reader.read = read\n"
         "from nandoctor.cli import main\n"
         f"sys.argv = ['nandoctor', 'analyze', {str(SAMPLES / 'keras-csv-healthy')!r}]\n"
@@ -141,4 +143,4 @@ def test_a_crash_is_one_line_asking_for_a_report_and_exit_2(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", crash], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == ["nandoctor: internal error (RuntimeError: simulated bug); please report this with the command you ran"]
+    assert result.stderr.splitlines() == [f"nandoctor: internal error (RuntimeError: {shown}); please report this with the command you ran"]

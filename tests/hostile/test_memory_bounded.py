@@ -1,7 +1,7 @@
 """Reading an event file of histograms and images takes memory that does not grow with the file.
 
-The 2 GB measurement is `scripts/memory_check.py` (too slow to write in CI); here the same
-measurement on 50 MB and 200 MB. RSS is not the measure: the reader maps the file, and every mapped
+The 2 GB measurement is the memory section of `scripts/bench.py` (`make bench`; too slow to write
+in CI); here the same measurement on 50 MB and 200 MB. RSS is not the measure: the reader maps the file, and every mapped
 page it touches counts in RSS as a file-backed page (shared with the page cache, dropped under
 pressure), so RSS grows with the file by design. The reader's own allocations are the anonymous
 pages (/proc/<pid>/smaps_rollup `Anonymous:`), sampled in a fresh child process while it reads.
@@ -10,14 +10,16 @@ pages (/proc/<pid>/smaps_rollup `Anonymous:`), sampled in a fresh child process 
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
 from .helpers import REPO
 
-spec = importlib.util.spec_from_file_location("memory_check", REPO / "scripts" / "memory_check.py")
-memory_check = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(memory_check)
+spec = importlib.util.spec_from_file_location("nandoctor_bench", REPO / "scripts" / "bench.py")
+bench = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = bench  # its dataclasses look their module up there
+spec.loader.exec_module(bench)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +28,8 @@ def measurements(tmp_path_factory):
     results = {}
     for megabytes in (50, 200):
         path = folder / f"events.out.tfevents.{megabytes}mb"
-        steps = memory_check.write_event_file(path, megabytes)
-        results[megabytes] = memory_check.measure_in_child(path) | {"steps": steps}
+        steps = bench.write_heavy_event_file(path, megabytes)
+        results[megabytes] = bench.reader_memory_in_child(path) | {"steps": steps}
         path.unlink()
     return results
 

@@ -1,7 +1,8 @@
-"""Damaged Caffe (glog) text logs: non-UTF-8 bytes, CRLF, a 50 MB line, a bare stack trace, binary junk."""
+"""Damaged Caffe (glog) text logs: non-UTF-8 bytes, CRLF, a 50 MB line, binary junk (a bare stack trace: test_crash_logs)."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -62,6 +63,9 @@ def test_a_50_mb_line_is_skipped_in_bounded_memory_and_reported_once(tmp_path, i
     assert result.returncode in (0, 1)
     assert_no_traceback(result.stderr)
     assert result.stderr.splitlines() == [f"nandoctor: {path}: line {HALF + 1} is {50 << 20:,} bytes long, too long for a log line; skipped unread"]
+    report = json.loads(result.stdout)
+    assert report["errors"] == [{"path": str(path), "message": f"line {HALF + 1} is {50 << 20:,} bytes long, too long for a log line; skipped unread"}]
+    assert [finding["rule"] for finding in report["runs"][0]["findings"] if finding["rule"].startswith("LOG")] == ["LOG004"]
     analysis = analyse(path)
     same_series(analysis, intact)
     (unreadable,) = findings_of(analysis, "LOG004")
@@ -86,20 +90,6 @@ def test_caffe_block_reading_bounds_a_line_at_max_line_bytes(tmp_path, monkeypat
         part = caffe.read(path)
         assert any("too long for a log line" in warning for warning in part.warnings) == skipped
         assert len(next(series for series in part.series if series.name == "loss")) == 31
-
-
-def test_a_log_of_only_a_stack_trace_is_one_line_and_exit_2(tmp_path):
-    path = write(tmp_path, b"""*** Aborted at 1453637010 (unix time) try "date -d @1453637010" if you are using GNU date ***
-PC: @     0x7f3d0b5c1c37 (unknown)
-*** SIGTERM (@0x3e800001b9c) received by PID 7061 (TID 0x7f3d0c8a4a40) from PID 7068; stack trace: ***
-    @     0x7f3d0b5c1cb0 (unknown)
-    @     0x7f3d0b6854a3 caffe::Solver<>::Step()
-    @           0x408d51 main
-""")
-    result = nandoctor("analyze", path)
-    assert result.returncode == 2
-    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(f"nandoctor: {path}: ")
-    assert_no_traceback(result.stderr)
 
 
 def test_a_file_of_binary_junk_is_one_line_and_exit_2(tmp_path):

@@ -26,10 +26,16 @@ def loss_of_100_drifts_back_up():
     return make_run(np.concatenate([down, up]))
 
 
+def excerpt_ending_mid_climb():
+    # six pasted points of a run that was stable near 3.1: the loss rises at each of the last five, to 5.9
+    return make_run([3.1, 3.05, 3.3, 3.9, 4.6, 5.9], steps=np.arange(12000, 12060, 10))
+
+
 FIRES = [
     Case("Keras RMSprop on CIFAR-10: 1.1237 at epoch 3, then up every epoch to 1.2371", keras_rmsprop_cifar10_per_epoch),
     Case("a loss falls to 0.8 and climbs back to 1.1 over the last 40 % of 10k steps", step_level_loss_rises_a_third_over_the_last_40_percent),
     Case("a loss near 100 drifts back up by a third", loss_of_100_drifts_back_up),
+    Case("a six-point excerpt ending mid-climb: 3.05 -> 5.9 over its last five points", excerpt_ending_mid_climb),
 ]
 
 
@@ -72,7 +78,21 @@ def jump_to_a_flat_plateau():
     return make_run(loss, step_unit="epoch")
 
 
+def noisy_loss_ending_with_four_rises_below_its_start():
+    # a noisy small-batch loss whose last four points happen to rise x1.6, still below where the run began
+    loss = noisy_decay(300, 2.3, 0.5, noise=0.25, seed=21)
+    loss[-5:] = [0.35, 0.4, 0.45, 0.5, 0.56]
+    return make_run(loss)
+
+
+def excerpt_with_a_small_climb_at_the_end():
+    # five pasted points rising 4.0 -> 4.5: a climb at every point, but by 12 %, not half the level
+    return make_run([4.0, 4.1, 4.2, 4.35, 4.5], steps=np.arange(500, 550, 10))
+
+
 QUIET = [
+    Case("a noisy loss whose last four points rise x1.6 but stay far below the start", noisy_loss_ending_with_four_rises_below_its_start),
+    Case("a five-point excerpt climbing 12 % at every point", excerpt_with_a_small_climb_at_the_end),
     Case("a noisy flat loss after convergence", noisy_flat_after_convergence),
     Case("a converged loss near 0.002 jumping by x1.5 between points", converged_loss_near_zero_with_large_relative_noise),
     Case("a warmup bump at the start, then a healthy decay", warmup_bump_then_decay),

@@ -48,12 +48,28 @@ def nan_long_after_an_earlier_blow_up():
     return make_run(loss)
 
 
+def keras_epochs_nan_while_the_epoch_accuracy_held():
+    # per epoch: loss 2.1 -> 0.15 and accuracy up to 0.95; at epoch 14 the loss is nan but that epoch's accuracy is 0.952
+    loss = list(noisy_decay(14, 2.1, 0.15, seed=61)) + [np.nan]
+    accuracy = list(0.95 - 0.7 * np.exp(-np.arange(14) / 3.0)) + [0.952]
+    return make_run(loss, step_unit="epoch", framework="keras", accuracy=accuracy)
+
+
+def keras_epochs_nan_while_the_epoch_accuracy_fell():
+    # the near-miss: the same run, but the nan epoch's accuracy fell to 0.41, so the model broke during it
+    loss = list(noisy_decay(14, 2.1, 0.15, seed=61)) + [np.nan]
+    accuracy = list(0.95 - 0.7 * np.exp(-np.arange(14) / 3.0)) + [0.41]
+    return make_run(loss, step_unit="epoch", framework="keras", accuracy=accuracy)
+
+
 FIRES = [
     Case("a steady cross-entropy loss near 0.9 turns nan at step 2600 with no growth (logged every 10 steps)", steady_cross_entropy_then_nan),
     Case("a detection loss near 120 goes nan one step after its giou sub-loss did", detection_loss_at_scale_100_with_a_sub_loss_first),
     Case("a regression loss near 0.004 goes inf out of nowhere", tiny_regression_loss_goes_inf),
     Case("a Keras per-epoch loss is steady and then nan from epoch 40 (growth not observable per epoch)", keras_epoch_loss_nan_after_40_epochs),
     Case("a loss that blew up to 1e24 sits there for 30 points, then goes nan", nan_long_after_an_earlier_blow_up),
+    Case("a Keras per-epoch loss goes nan in an epoch whose accuracy held at 0.952", keras_epochs_nan_while_the_epoch_accuracy_held),
+    Case("a Keras per-epoch loss goes nan in an epoch whose accuracy fell to 0.41", keras_epochs_nan_while_the_epoch_accuracy_fell),
 ]
 
 

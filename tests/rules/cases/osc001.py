@@ -107,15 +107,34 @@ def noisy_slow_divergence():
     return make_run(loss, steps=epochs, step_unit="epoch")
 
 
+def logistic_regression_blows_up_then_swings_with_zero_batches():
+    # the first batch is at ln 10, the next ones blow up to 50-300, then the loss flips for good between
+    # batches at exactly 0 (confident and right) and tens (confident and wrong): no progress from its start
+    rng = np.random.default_rng(125)
+    head = [2.31, 60.0, 55.0, 120.0, 180.0, 240.0]
+    tail = np.where(rng.random(150) < 0.3, 0.0, rng.uniform(2.0, 35.0, 150))
+    return make_run(np.concatenate([head, tail]))
+
+
 FIRES = [
     Case("an RMSProp Caffe run's smoothed loss swings between 7 and 65 for 680 iterations", rmsprop_smoothed_loss_swings_7_to_65),
     Case("a validation loss bouncing 0.6-1.5 around 0.92 for 60 epochs beside a flat train loss", validation_loss_bounces_for_60_epochs),
     Case("a loss of 0.01 zig-zags by +/-40 % for 200 steps without progress", small_loss_zigzags_without_progress),
     Case("SGD at the edge of stability: the loss keeps bursting 4-6x from 0.55 back above its start of 0.75", sgd_at_the_edge_of_stability_keeps_bursting),
+    Case("logistic regression at a huge lr: 2.31, a blow-up to 240, then batches flipping between 0 and ~35", logistic_regression_blows_up_then_swings_with_zero_batches),
 ]
+
+def noisy_decay_after_an_artefact_first_point():
+    # a first logged value of 1e-3 (an artefact), then a noisy small-batch loss (30 % noise) that falls from 2.3
+    # within 40 points and stays near 0.4: converged, though 400 times that first value
+    t = np.arange(300)
+    loss = (0.4 + 1.9 * np.exp(-t / 8.0)) * np.exp(np.random.default_rng(122).normal(0, 0.3, 300))
+    return make_run(np.concatenate([[1e-3], loss]))
+
 
 QUIET = [
     Case("noisy small-batch loss (20 % noise) around a decrease from 2.3 to 0.9", noisy_small_batch_loss_around_a_decrease),
+    Case("a first logged value of 1e-3 (an artefact), then a 30 %-noisy loss converged from 2.3 to 0.4", noisy_decay_after_an_artefact_first_point),
     Case("a healthy per-iteration loss with 40 % batch noise after converging from 2.5 to 0.02", converged_per_step_loss_with_big_noise),
     Case("an lr-decay step: flat at 0.9, then flat at 0.55 after the decay", lr_decay_step_then_flat),
     Case("a noisy loss rising steadily from 1.1 to 2.2 (divergence, not oscillation)", noisy_slow_divergence),

@@ -61,13 +61,34 @@ def slow_but_real_decrease():
     return make_run(loss, steps=steps)
 
 
+def caffe_excerpt_wandering_over_3000_iterations():
+    # 8 displays from iteration 1000 to 4500 (a gap in the paste): a margin-softmax loss wanders 7.02-7.14 at lr 0.05
+    steps = np.array([1000, 1100, 1200, 1300, 4200, 4300, 4400, 4500])
+    loss = np.array([7.10, 7.05, 7.13, 7.02, 7.14, 7.06, 7.03, 7.08])
+    return make_run(loss, steps=steps, lr=np.full(8, 0.05), framework="caffe")
+
+
 FIRES = [
     Case("lr 1e-11: the loss is 2.6715 at each of 4 epochs", learning_rate_1e_11_for_four_epochs),
     Case("a PINN loss of 3.77e25 moves 0.02 % over 535 epochs", pinn_loss_of_3_8e25_that_does_not_move),
+    Case("a Caffe excerpt: 8 displays over 3500 iterations wander 7.02-7.14 (1.7 %) with no progress", caffe_excerpt_wandering_over_3000_iterations),
     Case("a probing classifier's per-batch loss wanders 2.5-3.45 with no trend and near-chance accuracy", noisy_probe_without_a_trend),
 ]
 
+def short_excerpt_wandering_over_a_few_steps():
+    # the same 1.7 % wander in 8 points logged every 10 steps (70 steps): too few updates to expect progress
+    steps = np.arange(5000, 5080, 10)
+    return make_run(np.array([7.10, 7.05, 7.13, 7.02, 7.14, 7.06, 7.03, 7.08]), steps=steps)
+
+
+def epoch_excerpt_wandering():
+    # 8 epochs of an epoch-averaged loss wandering 1.7 %: epochs are not counted as optimizer steps, so the strict 1 % holds
+    return make_run(np.array([0.410, 0.406, 0.411, 0.405, 0.409, 0.404, 0.408, 0.407]), step_unit="epoch")
+
+
 QUIET = [
+    Case("8 points over 70 steps wandering 1.7 % (too few updates to expect progress)", short_excerpt_wandering_over_a_few_steps),
+    Case("8 epochs of an epoch-averaged loss wandering 1.7 %", epoch_excerpt_wandering),
     Case("a healthy noisy decay from 2.3 to 0.3", healthy_noisy_decay),
     Case("a converged fine-tune: flat 0.021 with accuracy 0.995", converged_fine_tune_at_accuracy_0_995),
     Case("a loss stuck at ln 10 with accuracy 0.1 (SAT003 names it)", stuck_at_ln10_belongs_to_sat003),

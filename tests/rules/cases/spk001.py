@@ -81,13 +81,34 @@ def jump_into_the_caffe_softmax_ceiling():
     return make_run(loss, steps=steps, lr=np.full(steps.size, 0.1), framework="caffe")
 
 
+def noisy_loss_spikes_and_settles_higher_with_dips():
+    # a per-step loss with 12 % batch noise near 0.9 spikes to 2.4 and settles near 1.35; single batches still
+    # dip to the old level now and then, which is no recovery
+    steps = np.arange(0, 2000, 5)
+    loss = _steady(steps.size, 0.9, 0.12, seed=12)
+    loss[100] = 2.4
+    loss[101:] = _steady(steps.size - 101, 1.35, 0.12, seed=13)
+    loss[[104, 131, 170]] = [0.88, 0.9, 0.86]
+    return make_run(loss, steps=steps)
+
+
 FIRES = [
     Case("a 104B run spikes 6.44 -> 11.42 at iteration 7010 and settles at 7.16 without recovering", megatron_104b_spike_settles_higher),
     Case("a loss near 1.3 spikes to 30 and goes NaN before recovering", spike_then_nan),
     Case("a regression loss of 0.004 jumps 3x and stays 1.8x higher", tiny_loss_jumps_to_a_new_level),
+    Case("a noisy loss near 0.9 spikes to 2.4 and settles near 1.35, single batches dipping to 0.9", noisy_loss_spikes_and_settles_higher_with_dips),
 ]
 
+def noisy_loss_spike_that_recovers():
+    # the same noisy loss spikes to 2.4 and is back near 0.9 within 8 points
+    steps = np.arange(0, 2000, 5)
+    loss = _steady(steps.size, 0.9, 0.12, seed=14)
+    loss[100:108] = [2.4, 2.0, 1.6, 1.3, 1.1, 1.0, 0.95, 0.92]
+    return make_run(loss, steps=steps)
+
+
 QUIET = [
+    Case("a noisy loss (12 % batch noise) spikes to 2.4 and is back at its level within 8 points", noisy_loss_spike_that_recovers),
     Case("a 3 -> 8 -> 3 spike that recovers within 20 points (info)", bloom_spike_recovers),
     Case("a noisy small-batch loss with 35 % batch-to-batch noise", noisy_small_batch_loss),
     Case("a warmup bump: the loss rises from 9.9 to 10.6 during warmup, then falls", warmup_bump_at_the_start),
