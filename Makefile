@@ -29,8 +29,8 @@ eval: $(STAMP)
 	$(BIN)/python scripts/evaluate.py
 
 # The one benchmark: nandoctor end to end beside tbparse, EventAccumulator, pandas, cat and a framing
-# scan (and Caffe's parse_log.py with PARSE_LOG=path) on generated runs; 15-20 minutes.
-# `make bench BENCH_ARGS=--quick` takes about a minute.
+# scan (and Caffe's parse_log.py with PARSE_LOG=path) on generated runs; 25-35 minutes on 2 cores.
+# `make bench BENCH_ARGS=--quick` takes about 3 minutes.
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

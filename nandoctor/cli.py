@@ -263,6 +263,10 @@ def schema_text() -> str:
 
 def main() -> None:
     """Entry point: never a traceback; Ctrl-C exits 130, an internal error exits 2 with one line."""
+    # numpy's OpenBLAS starts a thread per core as it is imported (~50 ms of a 0.5 s start); nandoctor's
+    # 1-D arithmetic never uses them. Only the command's own process is told (a library user's is not),
+    # and a value the user set wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as done:
