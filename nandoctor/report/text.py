@@ -36,6 +36,11 @@ def render(analysis: Analysis, *, color: bool = False, width: int | None = None,
     return buffer.getvalue()
 
 
+def sources_with_integrity_note(diagnosis: Diagnosis) -> set[str]:
+    """The files an integrity finding (LOG family) already names, so their damage is told once."""
+    return {finding.source for finding in diagnosis.findings if finding.family == "LOG" and finding.source}
+
+
 def render_run(console: Console, diagnosis: Diagnosis, verbose: int) -> None:
     run = diagnosis.run
     header = Text()
@@ -71,9 +76,12 @@ def render_run(console: Console, diagnosis: Diagnosis, verbose: int) -> None:
         console.print(_finding_line(finding, indent="  note: "))
     for error in diagnosis.errors:
         console.print(Text(f"  error: {one_line(error)}", style="red"))
+    told = sources_with_integrity_note(diagnosis)
     for source in run.sources:
         if verbose:
             console.print(Text(f"  source: {one_line(source.path)} ({source.format})", style="dim"))
+        if source.path in told and not verbose:
+            continue  # its integrity note already says what was lost there; -v lists each warning
         for warning in source.warnings:
             console.print(Text(f"  warning: {one_line(source.path)}: {one_line(warning)}", style="yellow"))
     if verbose:
