@@ -32,6 +32,40 @@ def crash_reason(path: Path, head: bytes) -> str | None:
     return None if what is None else f"no metrics nandoctor reads: the log ends in a crash ({what})"
 
 
+# A folder without training logs is searched for crash logs among at most this many files.
+MAX_FILES_SEARCHED = 1000
+
+
+def crash_logs_under(root: str) -> list[tuple[str, str]]:
+    """(path, problem) for each text file under `root` that ends in a crash, for a run folder that
+    holds no metrics at all: the job died before logging one, and its console log says why."""
+    found = []
+    for path in _files_under(root, MAX_FILES_SEARCHED):
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(TAIL_BYTES)
+        except OSError:
+            continue
+        reason = crash_reason(Path(path), head)
+        if reason is not None:
+            found.append((path, reason))
+    return found
+
+
+def _files_under(root: str, limit: int) -> list[str]:
+    """Regular files below `root` in walk order, at most `limit`; links are not followed."""
+    files: list[str] = []
+    for folder, folders, names in os.walk(root):
+        folders.sort()
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                files.append(path)
+                if len(files) >= limit:
+                    return files
+    return files
+
+
 def crash_line(tail: bytes) -> str | None:
     """The line that names the crash at the end of a log: a glog fatal check, a Python exception, a signal."""
     if b"\x00" in tail:

@@ -90,7 +90,7 @@ def discover(given: str, display: str | None = None) -> tuple[list[RunSpec], lis
     if stat.S_ISDIR(mode):
         runs = _discover_folder(path, given, problems)
         if not runs and not problems:
-            problems.append(Problem(given, f"no training logs found (looked for {KNOWN_FORMATS})"))
+            problems.extend(_crashes_or_nothing_found(path, given))
         return runs, problems
     if not stat.S_ISREG(mode):
         return [], [Problem(given, _special_file(mode))]  # never opened: reading a fifo would block
@@ -98,6 +98,15 @@ def discover(given: str, display: str | None = None) -> tuple[list[RunSpec], lis
     if log is None:
         return [], problems
     return [RunSpec(id=path.name, display=given, files=[log])], problems
+
+
+def _crashes_or_nothing_found(root: Path, given: str) -> list[Problem]:
+    """Why a folder gave no run: the crash its console logs end in, or that it holds no training logs."""
+    from .crashlog import crash_logs_under
+
+    below = _Below(root, given)
+    crashes = [Problem(below.display(path), reason) for path, reason in crash_logs_under(os.fspath(root))]
+    return crashes or [Problem(given, f"no training logs found (looked for {KNOWN_FORMATS})")]
 
 
 def _sniff_file(path: Path, display: str, problems: list[Problem], explicit: bool = False) -> LogFile | None:

@@ -110,3 +110,22 @@ def test_a_crashed_run_beside_a_readable_one_is_one_error_and_the_other_is_analy
     assert [run["id"] for run in report["runs"]] == ["ok"]
     assert [error["path"] for error in report["errors"]] == [str(crashed)]
     assert result.stderr.splitlines() == [f"nandoctor: {crashed}: {report['errors'][0]['message']}"]
+
+
+def test_a_run_folder_of_only_a_crashed_console_log_names_the_crash_not_no_logs_found(tmp_path):
+    """The job died before logging a metric: its folder holds a config and a console log ending in a
+    traceback. Pointed at the folder, nandoctor says what crashed, once, and still exits 2."""
+    run = tmp_path / "job-7"
+    run.mkdir()
+    (run / "config.yaml").write_text("lr: 0.1\nbatch_size: 64\n")
+    (run / "stdout.txt").write_bytes(python_crash(OUT_OF_MEMORY))
+    expect_crash_line(nandoctor("analyze", run), run / "stdout.txt", "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity)")
+
+
+def test_a_folder_without_logs_or_crashes_still_says_no_training_logs_found(tmp_path):
+    (tmp_path / "notes.txt").write_text("nothing was run here\n")
+    result = nandoctor("analyze", tmp_path)
+    assert result.returncode == 2
+    assert_no_traceback(result.stderr)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"nandoctor: {tmp_path}: no training logs found")
