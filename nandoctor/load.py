@@ -99,7 +99,8 @@ def _damage_problem(display: str, events) -> list[Problem]:
     damage = [event.message for event in events if event.kind in ("truncated", "corrupt")]
     if not damage:
         return []
-    more = f" (and {len(damage) - 1} more damaged parts)" if len(damage) > 1 else ""
+    others = len(damage) - 1
+    more = f" (and {others} more damaged part{'s' if others > 1 else ''})" if others else ""
     return [Problem(display, damage[0] + more)]
 
 

@@ -51,6 +51,7 @@ CSV_FIELD_LIMIT = 131072  # the csv module's default; longer fields are damage t
 MAX_COLUMNS = 10_000
 # A header or first data row longer than the 64 KB head is read on up to this size to find the layout.
 MAX_LAYOUT_BYTES = 64 * 1024 * 1024
+SCAN_BLOCK_BYTES = 1024 * 1024  # the pandas engine checks a file's lines a block at a time
 SNIFF_HEADER_SUFFIXES = frozenset({".csv", ".tsv"})  # where a header alone says "a metrics table"
 
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
@@ -555,7 +556,8 @@ class _StdlibReading:
         truncated_line = None if ends_with_line_break else self._drop_cut_off_cell()
         warnings = list(self.warnings)
         if self.ragged_rows:
-            warnings.append(f"{self.ragged_rows} rows have a different number of fields than the header (first at line {self.first_ragged_line}); missing cells read as not logged, extra cells ignored")
+            rows = "1 row has" if self.ragged_rows == 1 else f"{self.ragged_rows} rows have"
+            warnings.append(f"{rows} a different number of fields than the header (first at line {self.first_ragged_line}); missing cells read as not logged, extra cells ignored")
             self.damage.append((warnings[-1], self.first_ragged_line))
         if self.sections:
             header_lines = ", ".join(str(section.line) for section in self.sections[:10])
@@ -583,18 +585,10 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     """The table by the pandas C engine, or None when the file holds anything only the stdlib engine reads right."""
     if layout.encoding != "utf-8-sig" or layout.newline != "\n" or layout.header_line != 1:
         return None
-    data = path.read_bytes()
-    if b'"' in data or b"\x00" in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
-        return None  # quoted fields, NULs, lone \r: line and field boundaries are not plain bytes
-    header_end = data.find(b"\n")
-    if header_end < 0:
-        return None
-    header_fields = data[:header_end].decode("utf-8-sig", errors="replace").rstrip("\r").split(layout.delimiter)
-    if len(header_fields) > MAX_COLUMNS:
-        return None
-    cell_ends = _cell_ends(data, layout.delimiter, len(header_fields))
-    if cell_ends is None or cell_ends.shape[0] < 2 or int(np.diff(cell_ends[:, -1], prepend=-1).max()) > CSV_FIELD_LIMIT:
-        return None  # ragged, blank or huge lines: the stdlib engine reports them
+    scan = _scan_file(path, layout.delimiter)
+    if scan is None or scan.line_count < 2:
+        return None  # quotes, NULs, lone \r, ragged, blank or huge lines: the stdlib engine reads around them
+    header_fields, literal_nans = scan.header_fields, scan.literal_nans
     import pandas
 
     options = dict(sep=layout.delimiter, header=None, skiprows=1, names=list(range(len(header_fields))), index_col=False, quoting=csv.QUOTE_NONE, encoding="utf-8", encoding_errors="replace")
@@ -603,74 +597,155 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     na_options = dict(keep_default_na=False, na_values=sorted(NOT_LOGGED | NAN_SPELLINGS), skip_blank_lines=False)
     try:  # every cell a number: pandas parses floats straight away (and reads the file in a thread of its own)
         frame = pandas.read_csv(path, dtype=np.float64, **na_options, **options)
+        data = None
     except ValueError:  # a cell of text: let pandas find the text columns, which are read cell by cell below
+        data = path.read_bytes()  # one copy for both readings below
+        if len(data) != scan.size:
+            return None  # the file changed since it was scanned: the stdlib engine reads it again
         frame = pandas.read_csv(io.BytesIO(data), low_memory=False, **na_options, **options)
-    if len(frame) != cell_ends.shape[0] - 1:  # the file changed since it was read: the stdlib engine reads it again
+    if len(frame) != scan.line_count - 1:  # the file changed since it was read: the stdlib engine reads it again
         return None
     names, warnings = column_names(header_fields)
     text_positions = [position for position in range(len(names)) if frame[position].dtype.kind not in "iuf"]
     texts = pandas.read_csv(io.BytesIO(data), usecols=text_positions, dtype=str, na_filter=False, low_memory=False, **options) if text_positions else None
     lines = np.arange(2, len(frame) + 2, dtype=np.int64)
-    literal_nans = _literal_nan_cells(data, cell_ends)
     columns = []
     for position, name in enumerate(names):
         if position in text_positions:
             columns.append(_column_from_texts(name, texts[position].to_numpy(dtype=object), lines, layout.delimiter != ","))
         else:
-            values = frame[position].to_numpy(dtype=np.float64, copy=True)
-            missing = np.isnan(values)
+            values = frame[position].to_numpy(dtype=np.float64, copy=False)  # not written to: the column's values are values[rows]
+            present = ~np.isnan(values)
             if position in literal_nans:
                 nan_rows, nan_values = literal_nans[position]
-                values[nan_rows] = nan_values
-                missing[nan_rows] = False
-            rows = np.flatnonzero(~missing)
-            columns.append(Column(name, rows, values[rows]))
+                present[nan_rows] = True
+                rows = np.flatnonzero(present)
+                kept = values[rows]
+                kept[np.searchsorted(rows, nan_rows)] = nan_values  # the sign each nan cell was written with
+            else:
+                rows = np.flatnonzero(present)
+                kept = values[rows]
+            columns.append(Column(name, rows, kept))
     if _has_header_like_rows(columns, text_positions, len(frame)):
         return None  # a repeated header: the stdlib engine splits the runs
-    if not data.endswith(b"\n"):
+    if not scan.ends_with_line_break:
         warnings.append(no_final_newline_warning())
     return Table(names, columns, lines, [], warnings, None, "pandas")
 
 
-def _cell_ends(data: bytes, delimiter: str, width: int) -> np.ndarray | None:
-    """Per line (header first), the byte offset where each of its `width` cells ends (at its delimiter
-    or line break), or None when some line holds another number of cells (quote-free files only).
+@dataclass
+class _Scan:
+    """What one pass over a quote-free, rectangular file found (see `_scan_file`)."""
 
-    One pass finds every delimiter and line break; the file is rectangular exactly when every
+    header_fields: list[str]
+    line_count: int  # header first
+    literal_nans: dict[int, tuple[np.ndarray, np.ndarray]]  # column position -> (data rows, values)
+    size: int
+    ends_with_line_break: bool
+
+
+def _scan_file(path: Path, delimiter: str) -> _Scan | None:
+    """The header, line count and literal nan cells (`_literal_nan_cells`) of a file the pandas engine
+    reads exactly as the stdlib one, or None: quoted fields, NULs or lone \r (then line and field
+    boundaries are not plain bytes), a line holding another number of cells than the header, or one
+    longer than CSV_FIELD_LIMIT.
+
+    The file is read in blocks of whole lines into small buffers: no copy of the whole file, and
+    every temporary array stays small (the file's separators at once would be 8 bytes per cell).
+    """
+    header_fields: list[str] | None = None
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    line_count = size = 0
+    pending, last_byte = b"", b""
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(SCAN_BLOCK_BYTES)
+            size += len(chunk)
+            last_byte = chunk[-1:] or last_byte
+            block = pending + chunk if pending else chunk
+            if chunk:
+                cut = block.rfind(b"\n") + 1  # the block's whole lines are block[:cut]
+                if cut == 0:  # no line break yet
+                    if len(block) > CSV_FIELD_LIMIT:
+                        return None
+                    pending = block
+                    continue
+                pending = block[cut:]
+            elif not block:
+                break
+            else:
+                cut, pending = len(block), b""  # the last line, without a line break
+            if block.find(b'"', 0, cut) >= 0 or block.find(b"\x00", 0, cut) >= 0 or (block.find(b"\r", 0, cut) >= 0 and block.count(b"\r", 0, cut) != block.count(b"\r\n", 0, cut)):
+                return None
+            first_data = 0
+            if header_fields is None:
+                header_end = block.find(b"\n", 0, cut)
+                if header_end < 0:
+                    return None
+                header_fields = block[:header_end].decode("utf-8-sig", errors="replace").rstrip("\r").split(delimiter)
+                if len(header_fields) > MAX_COLUMNS:
+                    return None
+                first_data = header_end + 1
+            buffer = np.frombuffer(block, dtype=np.uint8)
+            cell_ends = _cell_ends(buffer, block, 0, cut, delimiter, len(header_fields))
+            if cell_ends is None or int(np.diff(cell_ends[:, -1], prepend=-1).max()) > CSV_FIELD_LIMIT:
+                return None
+            if block.find(b"a", first_data, cut) >= 0 or block.find(b"A", first_data, cut) >= 0:
+                parts.append(_literal_nan_cells(buffer, cell_ends, first_data, cut, -1, line_count))
+            line_count += cell_ends.shape[0]
+            if not chunk:
+                break
+    if header_fields is None:
+        return None
+    literal_nans = {}
+    if parts:
+        rows, positions, values = (np.concatenate(part) for part in zip(*parts))
+        literal_nans = {int(position): (rows[positions == position], values[positions == position]) for position in np.unique(positions)}
+    return _Scan(header_fields, line_count, literal_nans, size, last_byte == b"\n")
+
+
+def _cell_ends(buffer: np.ndarray, data: bytes, start: int, stop: int, delimiter: str, width: int) -> np.ndarray | None:
+    """Per line of data[start:stop] (whole lines), the byte offset where each of its `width` cells ends
+    (at its delimiter or line break), or None when some line holds another number of cells.
+
+    One pass finds every delimiter and line break; the lines are rectangular exactly when every
     `width`-th of them, and only those, is a line break.
     """
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    separators = np.flatnonzero((buffer == ord(delimiter)) | (buffer == ord("\n")))
-    line_breaks = data.count(b"\n")
-    if not data.endswith(b"\n"):
+    block = buffer[start:stop]
+    is_separator = block == ord("\n")
+    line_breaks = int(np.count_nonzero(is_separator))
+    is_separator |= block == ord(delimiter)
+    separators = np.flatnonzero(is_separator)
+    separators += start
+    cut_off = stop == len(data) and not data.endswith(b"\n")
+    if cut_off:
         separators = np.append(separators, len(data))  # a last line without a newline
         line_breaks += 1
     if separators.size != line_breaks * width:
         return None
     ends = separators.reshape(line_breaks, width)
     last = ends[:, -1]
-    complete = last[:-1] if not data.endswith(b"\n") else last
+    complete = last[:-1] if cut_off else last
     if not bool(np.all(buffer[complete] == ord("\n"))):
         return None
     return ends
 
 
-def _literal_nan_cells(data: bytes, cell_ends: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per column, the data rows whose cell is a nan spelling (a point, as `float()` reads it, sign
-    included) and their values: pandas read them as NaN, like the empty and not-logged cells.
+def _literal_nan_cells(buffer: np.ndarray, cell_ends: np.ndarray, start: int, stop: int, previous_end: int, first_line: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The data rows, column positions and values of the cells of data[start:stop] that are a nan
+    spelling (a point, as `float()` reads it, sign included): pandas read them as NaN, like the empty
+    and not-logged cells. `cell_ends` holds the block's lines, the first being line `first_line`
+    (0 is the header), and `previous_end` is where the line before them ends.
 
-    Every nan spelling holds an `a`, and numbers never do: only the cells around an `a` are looked at,
-    none at all in the usual file.
+    Every nan spelling holds an `a`, and numbers never do: only the cells around an `a` are looked at.
     """
-    data_start = int(cell_ends[0, -1]) + 1
-    if data.find(b"a", data_start) < 0 and data.find(b"A", data_start) < 0:
-        return {}
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    letters = np.flatnonzero((buffer[data_start:] | 0x20) == ord("a")) + data_start
-    flat = cell_ends.ravel()
-    cells = np.unique(np.searchsorted(flat, letters))  # the cell holding each `a` (its end is after it)
+    letters = np.flatnonzero((buffer[start:stop] | 0x20) == ord("a")) + start
+    flat = np.concatenate(([previous_end], cell_ends.ravel()))
+    cells = np.unique(np.searchsorted(flat, letters))  # the cell holding each `a` (its end is after it), from 1
     ends, starts = flat[cells], flat[cells - 1] + 1
-    last_column = cells % cell_ends.shape[1] == cell_ends.shape[1] - 1
+    cells -= 1
+    width = cell_ends.shape[1]
+    last_column = cells % width == width - 1
     ends = ends - (last_column & (ends > starts) & (buffer[ends - 1] == ord("\r")))  # \r\n line ends
     signed = np.isin(buffer[starts], (ord("+"), ord("-"))) & (ends - starts == 4)
     first = starts + signed
@@ -678,11 +753,8 @@ def _literal_nan_cells(data: bytes, cell_ends: np.ndarray) -> dict[int, tuple[np
     for offset, letter in enumerate(b"nan"):
         is_nan &= (buffer[np.minimum(first + offset, buffer.size - 1)] | 0x20) == letter
     cells, negative = cells[is_nan], signed[is_nan] & (buffer[starts[is_nan]] == ord("-"))
-    rows, positions = np.divmod(cells, cell_ends.shape[1])
-    return {
-        int(position): (rows[positions == position] - 1, np.where(negative[positions == position], -np.nan, np.nan))
-        for position in np.unique(positions)
-    }
+    rows, positions = np.divmod(cells, width)
+    return rows + first_line - 1, positions, np.where(negative, -np.nan, np.nan)
 
 
 def _column_from_texts(name: str, cells: np.ndarray, lines: np.ndarray, decimal_comma: bool) -> Column:
@@ -739,17 +811,20 @@ def part_from_table(table: Table) -> RunPart:
             continue  # a text column: timestamps, run names, notes
         if column.junk_count:
             line, text = column.first_junk
-            warnings.append(f"column {column.name!r}: {column.junk_count} non-numeric cells skipped (first at line {line}: {text!r})")
+            cells = "1 non-numeric cell" if column.junk_count == 1 else f"{column.junk_count} non-numeric cells"
+            warnings.append(f"column {column.name!r}: {cells} skipped (first at line {line}: {text!r})")
             if column.lost_count:
-                damage.append((f"column {column.name!r}: {column.lost_count} non-numeric cells in rows of numbers skipped (first at line {column.first_lost})", column.first_lost))
+                cells = "1 non-numeric cell" if column.lost_count == 1 else f"{column.lost_count} non-numeric cells"
+                damage.append((f"column {column.name!r}: {cells} in rows of numbers skipped (first at line {column.first_lost})", column.first_lost))
         keep = has_step[column.rows]
+        rows, values = column.rows, column.values  # the table's arrays, unless some rows have no step
         if not keep.all():
             stepless_values += int((~keep).sum())
             first_line = int(table.lines[column.rows[~keep][0]])
             first_stepless_line = min(first_line, first_stepless_line or first_line)
-        rows = column.rows[keep]
+            rows, values = column.rows[keep], column.values[keep]
         series.append(make_series(
-            column.name, steps[rows], column.values[keep], locations=table.lines[rows],
+            column.name, steps[rows], values, locations=table.lines[rows],
             wall_time=None if wall_time is None else wall_time[rows], step_unit=axis.unit,
         ))
     if not series:
@@ -816,7 +891,7 @@ def steps_by_row(table: Table, axis: Axis) -> tuple[np.ndarray, np.ndarray]:
         return rows - section_starts[np.searchsorted(section_starts, rows, side="right") - 1], np.ones(row_count, dtype=bool)
     steps = np.zeros(row_count, dtype=np.int64)
     has_step = np.zeros(row_count, dtype=bool)
-    steps[axis.column.rows] = axis.column.values.astype(np.int64)
+    steps[axis.column.rows] = axis.column.values  # whole numbers (`_holds_integers`): cast in place, no temporary copy
     has_step[axis.column.rows] = True
     return steps, has_step
 
@@ -842,9 +917,11 @@ def restart_events(table: Table, axis: Axis, steps: np.ndarray, has_step: np.nda
         rows = np.flatnonzero(has_step)
         row_steps = steps[rows]
         back = np.flatnonzero(row_steps[1:] < row_steps[:-1]) + 1
-        section_of = np.searchsorted(section_starts, rows, side="right")
-        for index in back:
-            if section_of[index] != section_of[index - 1]:
+        # the section of each row where the axis went back, and of the row before it (only those rows)
+        section_of = np.searchsorted(section_starts, rows[back], side="right")
+        section_before = np.searchsorted(section_starts, rows[back - 1], side="right")
+        for number, index in enumerate(back):
+            if section_of[number] != section_before[number]:
                 continue  # already reported as the header of an appended run
             line = int(table.lines[rows[index]])
             message = f"line {line}: {axis.name} went back from {row_steps[index - 1]} to {row_steps[index]}; the run restarted"

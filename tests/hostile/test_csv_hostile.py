@@ -74,7 +74,7 @@ def test_junk_in_a_numeric_column_is_skipped_and_reported_once_per_file(tmp_path
     analysis = analyse(path)
     assert points(analysis, "loss") == ([0, 2, 3], [1.0, 0.8, 0.7])
     assert points(analysis, "val_loss") == ([0, 1, 3], [2.0, 1.9, 1.4])
-    assert problems_of(analysis, path) == ["column 'loss': 1 non-numeric cells in rows of numbers skipped (first at line 3) (and 1 more damaged parts)"]
+    assert problems_of(analysis, path) == ["column 'loss': 1 non-numeric cell in rows of numbers skipped (first at line 3) (and 1 more damaged part)"]
     (unreadable,) = findings_of(analysis, "LOG004")
     assert "2 corrupt records" in unreadable.message
 
@@ -105,7 +105,7 @@ def test_a_million_fields_on_one_data_line_are_ignored_beside_the_header(tmp_pat
     analysis = analyse(path)
     assert points(analysis, "loss") == ([0, 1, 2], [1.0, 0.9, 0.8])
     (problem,) = problems_of(analysis, path)
-    assert problem.startswith("1 rows have a different number of fields than the header (first at line 3)")
+    assert problem.startswith("1 row has a different number of fields than the header (first at line 3)")
 
 
 def test_a_field_too_long_for_the_csv_module_is_skipped_and_reported(tmp_path):
@@ -130,5 +130,5 @@ def test_non_utf8_and_nul_bytes_in_a_csv_do_not_stop_the_reading(tmp_path):
     path = write(tmp_path, "metrics.csv", b"step,loss\n0,1.0\n1,0.9\xff\xfe\n2,0\x008\n3,0.7\n" + b"\x00" * 4096)  # a NUL-filled tail, as a crash leaves
     analysis = analyse(path)
     assert points(analysis, "loss") == ([0, 3], [1.0, 0.7])
-    assert problems_of(analysis, path) == ["line 6 was cut off mid-write (and 1 more damaged parts)"]  # the NUL tail
+    assert problems_of(analysis, path) == ["line 6 was cut off mid-write (and 1 more damaged part)"]  # the NUL tail
     assert len(findings_of(analysis, "LOG001")) == 1 and "2 corrupt records" not in findings_of(analysis, "LOG004")[0].message

@@ -375,7 +375,7 @@ def test_junk_cells_are_skipped_counted_and_warned_once_per_column(tmp_path):
     assert series["acc"].steps.tolist() == [0, 1, 3, 4]
     assert part.warnings == [
         "column 'loss': 2 non-numeric cells skipped (first at line 3: 'oops')",
-        "column 'acc': 1 non-numeric cells skipped (first at line 4: '#REF!')",
+        "column 'acc': 1 non-numeric cell skipped (first at line 4: '#REF!')",
     ]
 
 

@@ -66,4 +66,4 @@ def test_a_nan_column_beside_junk_cells_is_read_as_before(tmp_path):
     assert_same_parts(csv_reader.read(path, engine="stdlib"), by_pandas)
     loss = next(item for item in by_pandas.series if item.name == "loss")
     assert 7 not in loss.steps.tolist() and math.isnan(loss.values[loss.steps.tolist().index(9)])
-    assert any("non-numeric cells skipped" in warning for warning in by_pandas.warnings)
+    assert any("non-numeric cell skipped" in warning for warning in by_pandas.warnings)
