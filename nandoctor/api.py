@@ -60,20 +60,22 @@ def run_analysis(
     specs: list[RunSpec] = []
     problems: list[Problem] = []
     remote = RemoteLogs()  # a URL's logs are copied into a private temporary folder, removed when the analysis ends
-    for given in as_path_list(paths):
-        found, found_problems = remote.discover(given) if is_url(given) else discover(given)
-        specs.extend(found)
-        problems.extend(found_problems)
-    diagnoses = []
-    announce = None if on_total is None else (lambda: on_total(len(specs)))
-    for diagnosis, run_problems in _diagnose_all(specs, rules, options.min_confidence, jobs, verify_crc, on_start=announce):
-        problems.extend(run_problems)
-        if diagnosis is None:
-            continue
-        diagnoses.append(diagnosis)
-        if on_run is not None:
-            on_run(diagnosis)
-    remote.remove()
+    try:
+        for given in as_path_list(paths):
+            found, found_problems = remote.discover(given) if is_url(given) else discover(given)
+            specs.extend(found)
+            problems.extend(found_problems)
+        diagnoses = []
+        announce = None if on_total is None else (lambda: on_total(len(specs)))
+        for diagnosis, run_problems in _diagnose_all(specs, rules, options.min_confidence, jobs, verify_crc, on_start=announce):
+            problems.extend(run_problems)
+            if diagnosis is None:
+                continue
+            diagnoses.append(diagnosis)
+            if on_run is not None:
+                on_run(diagnosis)
+    finally:
+        remote.remove()  # also on Ctrl-C or an error: the copies never outlive the analysis
     return Analysis(diagnoses=diagnoses, problems=problems, seconds=time.perf_counter() - started, rules=[(rule.id, rule.slug) for rule in rules])
 
 
