@@ -40,19 +40,24 @@ def _as_a_user_without_access(*args):
     return nandoctor(*args, preexec_fn=_without_root_file_access)
 
 
+def _analyse_with_one_file_locked(runs, locked):
+    """Analyse `runs` (JSON) while `locked` cannot be read; the one stderr line it must give is checked here."""
+    locked.chmod(0)
+    try:
+        result = _as_a_user_without_access("analyze", runs, "--format", "json")
+    finally:
+        locked.chmod(0o644)
+    assert_no_traceback(result.stderr)
+    assert result.stderr.splitlines() == [f"nandoctor: {locked}: permission denied"]
+    return result, json.loads(result.stdout)
+
+
 def test_a_file_without_read_permission_is_one_line_and_the_rest_is_analysed(tmp_path):
     locked = tmp_path / "runs" / "locked" / "training.log"
     locked.parent.mkdir(parents=True)
     shutil.copy(HEALTHY_CSV, locked)
     shutil.copytree(SAMPLES / "keras-csv-healthy", tmp_path / "runs" / "open")
-    locked.chmod(0)
-    try:
-        result = _as_a_user_without_access("analyze", tmp_path / "runs", "--format", "json")
-    finally:
-        locked.chmod(0o644)
-    assert_no_traceback(result.stderr)
-    assert result.stderr.splitlines() == [f"nandoctor: {locked}: permission denied"]
-    report = json.loads(result.stdout)
+    result, report = _analyse_with_one_file_locked(tmp_path / "runs", locked)
     assert [run["id"] for run in report["runs"]] == ["open"] and result.returncode == 0
     assert report["errors"] == [{"path": str(locked), "message": "permission denied"}]
 
@@ -66,14 +71,7 @@ def test_a_locked_file_of_a_readable_run_is_one_line_and_an_integrity_finding_in
     for path in (readable, locked):
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(SAMPLES / "tb-healthy" / "events.out.tfevents.1700000000.sample", path)
-    locked.chmod(0)
-    try:
-        result = _as_a_user_without_access("analyze", tmp_path / "runs", "--format", "json")
-    finally:
-        locked.chmod(0o644)
-    assert_no_traceback(result.stderr)
-    assert result.stderr.splitlines() == [f"nandoctor: {locked}: permission denied"]
-    report = json.loads(result.stdout)
+    result, report = _analyse_with_one_file_locked(tmp_path / "runs", locked)
     assert report["errors"] == [{"path": str(locked), "message": "permission denied"}]
     (analysed,) = report["runs"]
     assert analysed["id"] == "exp1" and all(series["points"] for series in analysed["series"])
