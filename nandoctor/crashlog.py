@@ -29,41 +29,29 @@ _GLOG_ABORT = re.compile(r"^\*\*\* (?:Aborted at|Check failure stack trace:)", r
 def crash_reason(path: Path, head: bytes) -> str | None:
     """The one-line problem for a log nandoctor cannot read because it holds only a crash, else None."""
     what = crash_line(_tail(path, head))
-    return None if what is None else f"no metrics nandoctor reads: the log ends in a crash ({what})"
+    return None if what is None else _reason(what)
+
+
+def _reason(what: str) -> str:
+    return f"no metrics nandoctor reads: the log ends in a crash ({what})"
 
 
 # A folder without training logs is searched for crash logs among at most this many files.
 MAX_FILES_SEARCHED = 1000
 
 
-def crash_logs_under(root: str) -> list[tuple[str, str]]:
-    """(path, problem) for each text file under `root` that ends in a crash, for a run folder that
-    holds no metrics at all: the job died before logging one, and its console log says why."""
+def crash_logs_among(paths: list[str]) -> list[tuple[str, str]]:
+    """(path, problem) for each of the files (the first MAX_FILES_SEARCHED) that ends in a crash, for a
+    run folder that holds no metrics at all: the job died before logging one, and its console log says why."""
     found = []
-    for path in _files_under(root, MAX_FILES_SEARCHED):
+    for path in paths[:MAX_FILES_SEARCHED]:
         try:
-            with open(path, "rb") as handle:
-                head = handle.read(TAIL_BYTES)
+            what = crash_line(_read_tail(path))  # one open per file: only its tail is needed
         except OSError:
             continue
-        reason = crash_reason(Path(path), head)
-        if reason is not None:
-            found.append((path, reason))
+        if what is not None:
+            found.append((path, _reason(what)))
     return found
-
-
-def _files_under(root: str, limit: int) -> list[str]:
-    """Regular files below `root` in walk order, at most `limit`; links are not followed."""
-    files: list[str] = []
-    for folder, folders, names in os.walk(root):
-        folders.sort()
-        for name in sorted(names):
-            path = os.path.join(folder, name)
-            if os.path.isfile(path) and not os.path.islink(path):
-                files.append(path)
-                if len(files) >= limit:
-                    return files
-    return files
 
 
 def crash_line(tail: bytes) -> str | None:
@@ -90,14 +78,19 @@ def crash_line(tail: bytes) -> str | None:
 def _tail(path: Path, head: bytes) -> bytes:
     """The last TAIL_BYTES of the file: the head itself when it holds the whole file."""
     try:
-        size = os.stat(path).st_size
-        if size <= len(head):
+        if os.stat(path).st_size <= len(head):
             return head[-TAIL_BYTES:]
-        with open(path, "rb") as handle:
-            handle.seek(max(0, size - TAIL_BYTES))
-            return handle.read(TAIL_BYTES)
+        return _read_tail(path)
     except OSError:
         return head[-TAIL_BYTES:]
+
+
+def _read_tail(path) -> bytes:
+    """The last TAIL_BYTES of the file at `path` (the whole file when it is shorter)."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(max(0, size - TAIL_BYTES))
+        return handle.read(TAIL_BYTES)
 
 
 def _last(pattern: re.Pattern, text: str, start: int = 0) -> re.Match | None:

@@ -88,9 +88,10 @@ def discover(given: str, display: str | None = None) -> tuple[list[RunSpec], lis
     except OSError as error:
         return [], [Problem(given, error.strerror or str(error))]
     if stat.S_ISDIR(mode):
-        runs = _discover_folder(path, given, problems)
+        unclaimed: list[str] = []
+        runs = _discover_folder(path, given, problems, unclaimed)
         if not runs and not problems:
-            problems.extend(_crashes_or_nothing_found(path, given))
+            problems.extend(_crashes_or_nothing_found(path, given, unclaimed))
         return runs, problems
     if not stat.S_ISREG(mode):
         return [], [Problem(given, _special_file(mode))]  # never opened: reading a fifo would block
@@ -100,13 +101,20 @@ def discover(given: str, display: str | None = None) -> tuple[list[RunSpec], lis
     return [RunSpec(id=path.name, display=given, files=[log])], problems
 
 
-def _crashes_or_nothing_found(root: Path, given: str) -> list[Problem]:
-    """Why a folder gave no run: the crash its console logs end in, or that it holds no training logs."""
-    from .crashlog import crash_logs_under
+def _crashes_or_nothing_found(root: Path, given: str, unclaimed: list[str]) -> list[Problem]:
+    """Why a folder gave no run: the crash its console logs end in, or that it holds no training logs.
+    `unclaimed` are the files the walk sniffed and no reader claimed, searched in os.walk's order."""
+    from .crashlog import crash_logs_among
 
     below = _Below(root, given)
-    crashes = [Problem(below.display(path), reason) for path, reason in crash_logs_under(os.fspath(root))]
+    crashes = [Problem(below.display(path), reason) for path, reason in crash_logs_among(sorted(unclaimed, key=lambda path: _walk_order(below, path)))]
     return crashes or [Problem(given, f"no training logs found (looked for {KNOWN_FORMATS})")]
+
+
+def _walk_order(below: _Below, path: str) -> tuple[tuple[str, ...], str]:
+    """A file's place in a sorted top-down walk: a folder's own files, then each sub-folder's, by name."""
+    folder, name = os.path.split(below.relative(path))
+    return (tuple(folder.split(os.sep)) if folder else ()), name
 
 
 def _sniff_file(path: Path, display: str, problems: list[Problem], explicit: bool = False) -> LogFile | None:
@@ -130,9 +138,10 @@ def _sniff_file(path: Path, display: str, problems: list[Problem], explicit: boo
     return LogFile(path=path, display=display, format=reader.FORMAT)
 
 
-def _discover_folder(root: Path, given: str, problems: list[Problem]) -> list[RunSpec]:
+def _discover_folder(root: Path, given: str, problems: list[Problem], unclaimed: list[str]) -> list[RunSpec]:
     """Walk the folder once with os.scandir, in strings: Path objects per entry cost more than the
-    syscalls in a sweep of thousands of small runs, and the walk runs before any worker can start."""
+    syscalls in a sweep of thousands of small runs, and the walk runs before any worker can start.
+    The files sniffed that no reader claimed go to `unclaimed` (where a crash log may be)."""
     logs_by_folder: dict[str, list[LogFile]] = {}
     unreadable_by_folder: dict[str, list[Problem]] = {}
     seen_folders: set[tuple[int, int]] = set()
@@ -183,6 +192,8 @@ def _discover_folder(root: Path, given: str, problems: list[Problem]) -> list[Ru
                 logs_by_folder.setdefault(folder, []).append(log)
             elif len(problems) > reported:  # a regular file that could not be opened (permission denied)
                 unreadable_by_folder.setdefault(folder, []).extend(problems[reported:])
+            else:
+                unclaimed.append(entry.path)
     runs = _group_into_runs(root, given, logs_by_folder)
     _attach_unreadable(runs, unreadable_by_folder, below)
     return runs

@@ -20,6 +20,14 @@ FLT_MIN_LOG = 87.33654475  # -ln(FLT_MIN): Caffe's SoftmaxWithLoss ceiling per s
 KERAS_CLIP_LOSSES = (16.1181, 15.9424, 15.4249, 15.3332)  # -ln(1e-7) and its relatives
 
 
+def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, lengths) of every run of consecutive True in a boolean array, in order."""
+    padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    starts, ends = edges[0::2], edges[1::2]
+    return starts, ends - starts
+
+
 # ---- non-finite values -------------------------------------------------------------------------
 
 def first_nonfinite_index(values: np.ndarray) -> int | None:

@@ -72,16 +72,19 @@ SIMPLE_TAGS = ("train/loss", "train/lr", "train/grad_norm", "train/loss_scale", 
 TENSOR_TAGS = ("val/loss", "val/accuracy")  # written as TF2 tf.summary.scalar writes them: tensors, plugin `scalars`
 
 
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's masked CRC32C, through the crc32c C package (checked against tensorboard's below)."""
+    from crc32c import crc32c
+
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
 @contextlib.contextmanager
 def fast_record_checksums():
     """tensorboard's RecordWriter with the crc32c C package instead of its pure-Python CRC: the same bytes."""
-    import crc32c
     from tensorboard.compat.tensorflow_stub import pywrap_tensorflow
     from tensorboard.summary.writer import record_writer
-
-    def masked_crc32c(data: bytes) -> int:
-        crc = crc32c.crc32c(data)
-        return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
     for sample in (b"", b"\x00" * 12, bytes(range(256)), b"nandoctor" * 99):
         assert masked_crc32c(sample) == pywrap_tensorflow.masked_crc32c(sample)
@@ -295,14 +298,8 @@ HEAVY_IMAGE_BYTES = 100_000  # ~100 KB per image record
 def _framed_record(payload: bytes) -> bytes:
     import struct
 
-    from crc32c import crc32c
-
-    def masked(data: bytes) -> int:
-        crc = crc32c(data)
-        return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
     header = struct.pack("<Q", len(payload))
-    return header + struct.pack("<I", masked(header)) + payload + struct.pack("<I", masked(payload))
+    return header + struct.pack("<I", masked_crc32c(header)) + payload + struct.pack("<I", masked_crc32c(payload))
 
 
 def write_heavy_event_file(path: Path, megabytes: float) -> int:
@@ -351,7 +348,7 @@ def measure_reader_memory(path: Path) -> dict:
     """
     from nandoctor.readers import tensorboard
 
-    keys = ("Anonymous", "Private_Dirty", "Rss")
+    keys = ("Anonymous", "Rss")
     baseline = _smaps_kib()
     peak = dict(baseline)
     done = threading.Event()
@@ -379,7 +376,6 @@ def measure_reader_memory(path: Path) -> dict:
         "points": sum(len(series) for series in part.series),
         "warnings": part.warnings,
         "anonymous_growth_mb": round((peak["Anonymous"] - baseline["Anonymous"]) / 1024, 1),
-        "private_dirty_growth_mb": round((peak["Private_Dirty"] - baseline["Private_Dirty"]) / 1024, 1),
         "rss_growth_mb": round((peak["Rss"] - baseline["Rss"]) / 1024, 1),
     }
 
@@ -650,8 +646,8 @@ print(json.dumps({"import": imported - started, "read": read - imported, "rules"
 """
 
 
-def nandoctor_json(path: str, *extra: str) -> list[str]:
-    return [*NANDOCTOR, "analyze", path, "--format", "json", "--jobs", "1", *extra]
+def nandoctor_json(path: str, *extra: str, jobs: int = 1) -> list[str]:
+    return [*NANDOCTOR, "analyze", path, "--format", "json", "--jobs", str(jobs), *extra]
 
 
 def python_child(code: str, *arguments: str) -> list[str]:
@@ -665,8 +661,13 @@ def warm(path: str) -> None:
             pass
 
 
-def interleaved(tools: dict[str, list[str]], rounds: int, slow: set[str] = frozenset(), slow_rounds: int = 1) -> dict[str, list[Sample]]:
-    """Every tool once per round, the order rotating each round; slow tools only in their first rounds."""
+def interleaved(tools: dict[str, list[str]], rounds: int, slow: set[str] = frozenset(), slow_rounds: int = 1, others: dict[str, list[float]] | None = None) -> dict[str, list[Sample]]:
+    """Every tool once per round, the order rotating each round; slow tools only in their first rounds.
+
+    With `others`, also per run the cores other processes kept busy meanwhile (into others[name]): a
+    second worker can only gain when a second core is free, and with one session per user the kernel
+    shares the cores between sessions (autogroup), so another user's one busy process leaves this
+    benchmark one core."""
     names = list(tools)
     results: dict[str, list[Sample]] = {name: [] for name in names}
     for number in range(rounds):
@@ -674,8 +675,14 @@ def interleaved(tools: dict[str, list[str]], rounds: int, slow: set[str] = froze
         for name in order:
             if name in slow and number >= slow_rounds:
                 continue
-            results[name].append(run_child(tools[name]))
-            log(f"  round {number + 1}: {name} {results[name][-1].wall:.2f} s")
+            before = machine_busy_seconds() if others is not None else math.nan
+            sample = run_child(tools[name])
+            results[name].append(sample)
+            busy = ""
+            if others is not None:
+                others.setdefault(name, []).append(max(0.0, (machine_busy_seconds() - before - (sample.cpu or 0.0)) / sample.wall))
+                busy = f", others used {others[name][-1]:.2f} cores meanwhile"
+            log(f"  round {number + 1}: {name} {sample.wall:.2f} s{busy}")
     return results
 
 
@@ -730,6 +737,20 @@ def report_points(sample: Sample) -> tuple[int, int]:
     return sum(item["points"] for item in series), sum(item["nonfinite"] for item in series)
 
 
+def points_from_reports(results: dict[str, list[Sample]], *names: str) -> int:
+    """Give each named `nandoctor analyze` tool's last sample the points its JSON report counts (it
+    prints no INPROC line); returns the non-finite values of the last one's report."""
+    nonfinite = 0
+    for name in names or ("nandoctor analyze",):
+        results[name][-1].points, nonfinite = report_points(results[name][-1])
+    return nonfinite
+
+
+def analyze_and_reader(path: str, reader: str) -> dict[str, list[str]]:
+    """The two nandoctor tools of a section: `analyze` end to end, and the reader alone in-process."""
+    return {"nandoctor analyze": nandoctor_json(path), "nandoctor reader": python_child(CHILD_READ, path, reader, "-")}
+
+
 # ----------------------------------------------------------------------------------- sections
 
 
@@ -769,9 +790,7 @@ def event_file_section(inputs: Inputs, out: list[str], info: dict, title: str, t
     }
     slow = {"tbparse", "EventAccumulator"}
     results = interleaved(tools, inputs.sizes.rounds, slow, inputs.sizes.slow_rounds)
-    for name in ("nandoctor analyze", "nandoctor analyze --no-crc"):
-        points, nonfinite = report_points(results[name][-1])
-        results[name][-1].points = points
+    points_from_reports(results, "nandoctor analyze", "nandoctor analyze --no-crc")
     kinds = "6 simple values + 2 TF2 tensor scalars per step" if info.get("tf2", True) else "8 simple values per step, no TF2 tensors"
     heading(out, f"{title}: {info['bytes'] / 1e6:.0f} MB, {info['scalars']:,} scalars written ({kinds})")
     out += table(results, reference="nandoctor analyze", note={"nandoctor reader": "CRC", "framing scan": "length + skip, pure Python"})
@@ -832,15 +851,9 @@ def section_csv(inputs: Inputs, out: list[str]) -> None:
     info = inputs.csv()
     path = info["path"]
     warm(path)
-    tools = {
-        "nandoctor analyze": nandoctor_json(path),
-        "nandoctor reader": python_child(CHILD_READ, path, "csv", "-"),
-        "pandas read_csv (C engine)": python_child(CHILD_PANDAS, path),
-        "cat": ["cat", path],
-    }
+    tools = {**analyze_and_reader(path, "csv"), "pandas read_csv (C engine)": python_child(CHILD_PANDAS, path), "cat": ["cat", path]}
     results = interleaved(tools, inputs.sizes.rounds)
-    points, nonfinite = report_points(results["nandoctor analyze"][-1])
-    results["nandoctor analyze"][-1].points = points
+    nonfinite = points_from_reports(results)
     heading(out, f"CSV (Lightning metrics.csv): {info['bytes'] / 1e6:.0f} MB, {info['rows']:,} rows")
     out += table(results, reference="pandas read_csv (C engine)")
     reader_vs_pandas = ratio_of_medians_per_round(results, "nandoctor reader", "pandas read_csv (C engine)", "inproc")
@@ -852,19 +865,18 @@ def section_caffe(inputs: Inputs, out: list[str]) -> None:
     info = inputs.caffe()
     path = info["path"]
     warm(path)
-    tools = {
-        "nandoctor analyze": nandoctor_json(path),
-        "nandoctor reader": python_child(CHILD_READ, path, "caffe", "-"),
-        "cat": ["cat", path],
-    }
+    tools = {**analyze_and_reader(path, "caffe"), "cat": ["cat", path]}
     parse_log = os.environ.get("PARSE_LOG")
     scratch = None
     if parse_log:
         scratch = Path(tempfile.mkdtemp(prefix="nandoctor-parse-log-"))
-        tools["parse_log.py"] = [os.environ.get("PARSE_LOG_PYTHON", PY), parse_log, path, str(scratch)]
+
+        def parse_log_command(log_path: str) -> list[str]:
+            return [os.environ.get("PARSE_LOG_PYTHON", PY), parse_log, log_path, str(scratch)]
+
+        tools["parse_log.py"] = parse_log_command(path)
     results = interleaved(tools, inputs.sizes.rounds, {"parse_log.py"}, inputs.sizes.slow_rounds)
-    points, nonfinite = report_points(results["nandoctor analyze"][-1])
-    results["nandoctor analyze"][-1].points = points
+    nonfinite = points_from_reports(results)
     heading(out, f"Caffe solver log: {info['bytes'] / 1e6:.0f} MB, {info['iterations']:,} iterations (display: 1)")
     out += table(results, reference="nandoctor analyze")
     out.append("")
@@ -876,7 +888,7 @@ def section_caffe(inputs: Inputs, out: list[str]) -> None:
         if failed:  # the same log without its non-finite tail, which parse_log.py reads to the end
             finite = inputs.caffe(broken=False)
             warm(finite["path"])
-            pair = interleaved({"nandoctor analyze": nandoctor_json(finite["path"]), "parse_log.py": [os.environ.get("PARSE_LOG_PYTHON", PY), parse_log, finite["path"], str(scratch)]}, inputs.sizes.slow_rounds)
+            pair = interleaved({"nandoctor analyze": nandoctor_json(finite["path"]), "parse_log.py": parse_log_command(finite["path"])}, inputs.sizes.slow_rounds)
             finite_speedup = ratio_of_medians_per_round(pair, "parse_log.py", "nandoctor analyze")
             read_to_end = all(sample.returncode == 0 for sample in pair["parse_log.py"])
             out.append(f"- the same log with every loss finite ({finite['bytes'] / 1e6:.0f} MB), which parse_log.py {'reads to the end' if read_to_end else 'also fails on'}: nandoctor {median(s.wall for s in pair['nandoctor analyze']):.2f} s, parse_log.py {median(s.wall for s in pair['parse_log.py']):.1f} s: **{finite_speedup:.1f}x** (target >= 5x: {'met' if finite_speedup >= 5 else 'MISSED'}).")
@@ -909,37 +921,21 @@ def machine_busy_seconds() -> float:
     return math.nan
 
 
-def interleaved_with_others(tools: dict[str, list[str]], rounds: int) -> tuple[dict[str, list[Sample]], dict[str, list[float]]]:
-    """`interleaved`, and per run the cores other processes kept busy meanwhile: a second worker can
-    only gain when a second core is free, and with one session per user the kernel shares the cores
-    between sessions (autogroup), so another user's one busy process leaves this benchmark one core."""
-    names = list(tools)
-    results: dict[str, list[Sample]] = {name: [] for name in names}
-    others: dict[str, list[float]] = {name: [] for name in names}
-    for number in range(rounds):
-        for name in names[number % len(names) :] + names[: number % len(names)]:
-            before = machine_busy_seconds()
-            sample = run_child(tools[name])
-            results[name].append(sample)
-            others[name].append(max(0.0, (machine_busy_seconds() - before - (sample.cpu or 0.0)) / sample.wall))
-            log(f"  round {number + 1}: {name} {sample.wall:.2f} s, others used {others[name][-1]:.2f} cores meanwhile")
-    return results, others
-
-
 def section_jobs(inputs: Inputs, out: list[str]) -> None:
     info = inputs.sweep()
     for file in Path(info["path"]).rglob("*"):
         if file.is_file():
             warm(str(file))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     tools = {
-        "--jobs 1": [*NANDOCTOR, "analyze", info["path"], "--format", "json", "--jobs", "1"],
-        "--jobs 2": [*NANDOCTOR, "analyze", info["path"], "--format", "json", "--jobs", "2"],
+        "--jobs 1": nandoctor_json(info["path"]),
+        "--jobs 2": nandoctor_json(info["path"], jobs=2),
         "CPU loop, 1 process": python_child(CHILD_SPIN, "1"),
         "CPU loop, 2 processes": python_child(CHILD_SPIN, "2"),
     }
     rounds = max(inputs.sizes.rounds, 5)  # the ratio of two noisy times needs more rounds than one time
-    results, others = interleaved_with_others(tools, rounds)
+    others: dict[str, list[float]] = {}
+    results = interleaved(tools, rounds, others=others)
     heading(out, f"Many runs: {info['runs']:,} small runs ({info['bytes'] / 1e6:.0f} MB: event files, CSVs, Caffe logs), {cores} cores, {rounds} rounds")
     out += table(results, note={name: f"others used {median(others[name]):.2f} cores" for name in tools})
     speedup = ratio_of_medians_per_round(results, "--jobs 1", "--jobs 2")
@@ -984,7 +980,7 @@ def warm_up(inputs: Inputs) -> None:
     tiny_caffe, _ = write_caffe_log(inputs.root / "warm-up" / "caffe.INFO", 200)
     commands = [
         nandoctor_json(small), [*NANDOCTOR, "analyze", small, "--color", "never"], nandoctor_json(str(tiny_csv)), nandoctor_json(str(tiny_caffe)),
-        [*NANDOCTOR, "analyze", str(inputs.root / "warm-up"), "--jobs", "2", "--format", "json"],
+        nandoctor_json(str(inputs.root / "warm-up"), jobs=2),
         python_child(CHILD_READ, small, "tensorboard", "crc"), python_child(CHILD_READ, str(tiny_csv), "csv", "-"), python_child(CHILD_READ, str(tiny_caffe), "caffe", "-"),
         python_child(CHILD_EA, small), python_child(CHILD_FRAMING, small), python_child(CHILD_PANDAS, str(tiny_csv)), python_child(CHILD_RULES, small),
     ]
@@ -1000,6 +996,10 @@ def heading(out: list[str], title: str) -> None:
     out += ["", f"### {title}", "", f"load average before: {load_average()}", ""]
 
 
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def machine() -> list[str]:
     cpu = "?"
     with contextlib.suppress(OSError):
@@ -1013,7 +1013,7 @@ def machine() -> list[str]:
             from importlib.metadata import version
 
             versions.append(f"{package} {version(package)}")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     return [f"Machine: {cpu}, {cores} cores, {memory} RAM; {platform.system()} {platform.release()}; Python {platform.python_version()}; " + ", ".join(versions) + "."]
 
 

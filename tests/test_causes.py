@@ -38,6 +38,10 @@ def test_no_topic_is_advised_twice_and_no_tag_leaks_into_the_text(cause_id, fram
     shown = fixes_for(cause_id, framework, NUMBERS)
     assert not any(fix.startswith("[") for fix in shown)
     covered = {topic for fix in own for topic in fix.topics}
-    for fix in cause.generic:
+    generic_shown = fixes_for(cause_id, None, NUMBERS)  # each generic fix as rendered, numbers filled in
+    assert len(generic_shown) == len(cause.generic)
+    for fix, text in zip(cause.generic, generic_shown):
         if fix.topics and covered.issuperset(fix.topics):
-            assert fix.plain not in shown
+            assert fix.plain not in shown and text not in shown
+        else:
+            assert text in shown

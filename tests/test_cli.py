@@ -17,6 +17,8 @@ from click.testing import CliRunner
 
 from nandoctor.cli import cli, schema_text
 
+from .hostile.helpers import nandoctor  # the real CLI in a child process
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_logs"
 BROKEN = SAMPLES / "tb-lr-too-high"
@@ -26,10 +28,6 @@ SCHEMA = json.loads(schema_text())
 
 def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def nandoctor(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nandoctor", *args], capture_output=True, text=True, cwd=kwargs.pop("cwd", REPO), **kwargs)
 
 
 @pytest.mark.parametrize("output_format", ["text", "json", "jsonl", "markdown", "github", "junit"])

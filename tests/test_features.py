@@ -58,6 +58,15 @@ def test_ema_is_the_loop_bit_for_bit_on_any_short_series(points, alpha):
     assert same_bits(features.ema(values, alpha), ema_by_loop(values, alpha))
 
 
+def test_ema_gives_the_values_worked_out_by_hand():
+    # the reference loop above is the definition itself; these numbers check that definition
+    # independently: NaN before the first finite value, 0.5 * 4 + 0.5 * 2 = 3, a gap carries 3,
+    # then 0.5 * 1 + 0.5 * 3 = 2
+    np.testing.assert_array_equal(features.ema(np.array([np.inf, 2.0, 4.0, np.nan, 1.0]), 0.5), [np.nan, 2.0, 3.0, 3.0, 2.0])
+    # alpha 1.5 overflows: 1.5 * 1.7e308 = inf, then inf - 0.5 * inf = NaN, and the next value restarts it
+    np.testing.assert_array_equal(features.ema(np.full(4, 1.7e308), 1.5), [1.7e308, np.inf, np.nan, 1.7e308])
+
+
 @pytest.mark.parametrize("alpha", [0.1, 2 / 51, 0.3, 0.02])
 @pytest.mark.parametrize("seed", range(4))
 def test_ema_of_a_long_series_is_the_loop_bit_for_bit(seed, alpha):

@@ -3,6 +3,7 @@ worker that dies or crashes is one line on stderr; chunking and the worker count
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -16,14 +17,14 @@ from nandoctor.api import MAX_RUNS_PER_TASK, run_analysis, task_chunks, worker_c
 from nandoctor.discover import RunSpec
 
 from .conftest import REPO
+from .hostile import helpers as hostile_helpers
 
 SAMPLES = REPO / "sample_logs"
 # The only fields that may differ between two analyses of the same files: how long they took.
 TIMINGS = (re.compile(r'"seconds": [0-9.eE+-]+'), re.compile(r" in [0-9.]+s$", re.MULTILINE))
 
 
-def nandoctor(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nandoctor", *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=timeout)
+nandoctor = functools.partial(hostile_helpers.nandoctor, timeout=300)  # a sweep of real-world logs takes a while
 
 
 def without_timings(report: str) -> str:

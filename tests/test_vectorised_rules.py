@@ -7,6 +7,7 @@ the same trajectories (ties, plateaus, NaN, inf, zeros and negative values inclu
 from __future__ import annotations
 
 import math
+import statistics
 import types
 from dataclasses import astuple
 
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nandoctor import features
-from nandoctor.features import ema, first_nonfinite_index, nonfinite_kind
+from nandoctor.features import first_nonfinite_index, nonfinite_kind
 from nandoctor.model import Series
 from nandoctor.rules import exploding_gradients, hidden_nan, loss_scale_collapse, nan_after_growth, nonfinite_validation, post_warmup_instability
 
@@ -56,7 +57,10 @@ def first_anomaly_by_loop(loss: Series, spike_ratio: float, noise_z: float):
     bad = first_nonfinite_index(values)
     end = values.size if bad is None else bad
     if end >= 2 and np.all(values[:end] > 0):
-        average = ema(values[:end], alpha=0.1)
+        average = []  # the EMA (alpha 0.1) from its definition
+        for value in values[:end].tolist():
+            average.append(value if not average else 0.1 * value + (1 - 0.1) * average[-1])
+        average = np.array(average)
         residuals = np.log(values[:end])[1:] - np.log(average[:-1])
         for index in range(1, end):
             baseline = float(np.min(average[max(0, index - 3) : index]))
@@ -64,10 +68,10 @@ def first_anomaly_by_loop(loss: Series, spike_ratio: float, noise_z: float):
                 ratio = float(values[index] / baseline)
             if ratio < spike_ratio:
                 continue
-            history = residuals[: index - 1]
-            if history.size >= 5:
-                center = float(np.median(history))
-                sigma = 1.4826 * float(np.median(np.abs(history - center)))
+            history = residuals[: index - 1].tolist()
+            if len(history) >= 5:  # the standard library's median, not numpy's: an independent reference
+                center = statistics.median(history)
+                sigma = 1.4826 * statistics.median([abs(residual - center) for residual in history])
                 if math.log(ratio) - center < noise_z * sigma:
                     continue
             return (index, int(steps[index]), "spike", ratio)

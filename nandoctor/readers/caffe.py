@@ -31,6 +31,7 @@ MAX_LINE_BYTES = 16 << 20
 _NOT_LOG_SUFFIXES = (".csv", ".tsv", ".md", ".rst", ".html", ".htm", ".ipynb", ".py", ".json", ".yaml", ".yml", ".prototxt")
 # Bytes that never occur in text: controls other than tab, line ends, form feed and escape (colours).
 _CONTROL_BYTES = bytes(range(0, 9)) + bytes(range(14, 27)) + bytes(range(28, 32))
+_LOW_CONTROL_BYTES = bytes(range(0, 9))  # NUL to backspace: what sniffing counts in a head
 _BATCH_ROWS = 1 << 16  # rows per numpy batch: its byte windows stay a few MB
 _PAD = 64  # zero bytes after each block, so fixed-width windows never index past it
 _DIGITS_WIDTH = 20
@@ -74,7 +75,7 @@ def sniff(path, head: bytes) -> bool:
 
 
 def _looks_binary(head: bytes) -> bool:
-    control = sum(head.count(bytes([code])) for code in range(9))
+    control = len(head) - len(head.translate(None, _LOW_CONTROL_BYTES))
     return control > max(8, len(head) // 100)
 
 

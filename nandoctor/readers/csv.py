@@ -354,9 +354,6 @@ class _Discarded:
     def append(self, _value) -> None:
         pass
 
-    def pop(self):  # pragma: no cover - never called: a discarded column is always empty
-        raise IndexError("pop from a discarded column")
-
     def __len__(self) -> int:
         return 0
 

@@ -100,6 +100,8 @@ _TERMINATE_ON_NAN = re.compile(rb"Batch (\d+): Invalid loss, terminating trainin
 _EARLY_STOPPING = re.compile(rb"Epoch (\d+): early stopping")
 _NOT_FINITE_MONITOR = re.compile(rb"Monitored metric \S+ = \S+ is not finite\.[^\r\n]{0,200}")
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+# Bytes below space that text never holds (backspace, tab, line ends, form feed and escape excepted).
+_CONTROL_BYTES = bytes(code for code in range(32) if code not in (8, 9, 10, 12, 13, 27))
 _CAFFE_HEAD = re.compile(rb"solver\.cpp:\d+\]|(?:Train|Test) net output #|\] Solving ")
 
 # Words that mark a segment worth parsing (searched in the lower-cased block), grouped by first byte.
@@ -327,7 +329,7 @@ def _looks_binary(head: bytes) -> bool:
     if b"\x00" in head:
         return True  # event files, checkpoints, archives, UTF-16
     sample = head[:4096]
-    control = sum(1 for byte in sample if byte < 32 and byte not in (8, 9, 10, 12, 13, 27))
+    control = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     return control > len(sample) // 20
 
 

@@ -8,10 +8,9 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import FLT_MIN_LOG, Facts, learning_rate_near, loss_series, output_name
+from ..features import FLT_MIN_LOG, Facts, learning_rate_near, loss_series, output_name, true_runs
 from ..model import Finding, Run, Series
 from . import Param, Rule
-from .constant_loss import true_runs
 from .keras_clip_saturation import ClipMatch, saturated_match
 
 # A smoothed total is k x 87.3365 when k unit-weight outputs saturate at once; more heads than this is implausible.

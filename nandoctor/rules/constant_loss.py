@@ -8,7 +8,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import FLT_MIN_LOG, KERAS_CLIP_LOSSES, Facts, learning_rate_near
+from ..features import FLT_MIN_LOG, KERAS_CLIP_LOSSES, Facts, learning_rate_near, true_runs
 from ..model import Finding, Run, Series
 from . import Param, Rule
 from .keras_clip_saturation import clip_levels
@@ -115,14 +115,6 @@ class FrozenStretch:
     level: float
     resolution: float  # relative step the log prints at this level
     coarse: bool  # too few digits printed to tell a frozen loss from a stalled one
-
-
-def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, lengths) of every run of consecutive True in a boolean array, in order."""
-    padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    starts, ends = edges[0::2], edges[1::2]
-    return starts, ends - starts
 
 
 def identical_runs(values: np.ndarray, identical: float) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts, previous_medians, step_ratios
+from ..features import Facts, previous_medians, step_ratios, true_runs
 from ..model import Finding, Run, Series
 from . import Param, Rule
 
@@ -149,13 +149,13 @@ class ExplodingGradients(Rule):
 def gradient_jumps(values: np.ndarray, window: int, jump_ratio: float, doubling_points: int, min_history: int, baseline: np.ndarray | None = None) -> list[GradientJump]:
     """Every point where a finite, positive gradient norm leaves its recent median, in order.
 
-    `baseline` is `previous_median` of the usable norms when the caller has it already.
+    `baseline` is `features.previous_medians` of the usable norms (`Facts.grad_norm_baseline`) when the caller has it already.
     """
     usable = np.where(np.isfinite(values) & (values > 0), values, np.nan)
     if usable.size < 2:
         return []
     if baseline is None:
-        baseline = previous_median(usable, max(1, window))
+        baseline = previous_medians(usable, max(1, window))
     history = np.concatenate([[0], np.cumsum(np.isfinite(usable))[:-1]])
     jumps: dict[int, GradientJump] = {}
     with np.errstate(all="ignore"):
@@ -176,18 +176,8 @@ def _streak_ends(flags: np.ndarray, length: int) -> np.ndarray:
     """Positions where a run of True reaches `length` in a row (once per run), in order."""
     if length < 1:  # a streak of none ends at every position outside a run; a negative one never
         return np.flatnonzero(~flags) if length == 0 else np.empty(0, dtype=np.int64)
-    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return (starts + length - 1)[ends - starts >= length]
-
-
-def previous_median(values: np.ndarray, window: int) -> np.ndarray:
-    """Median of the previous `window` finite points (excluding the current one), NaN where there are none.
-
-    The same as `features.rolling_median` (an odd count's middle value taken as it is): see
-    `features.previous_medians`.
-    """
-    return previous_medians(values, window)
+    starts, lengths = true_runs(flags)
+    return (starts + length - 1)[lengths >= length]
 
 
 def loss_reaction(loss: Series, onset_step: int, window: int, rise: float, max_lead_points: int) -> tuple[float, float, int | None, bool] | None:

@@ -185,7 +185,7 @@ def find_spikes(values: np.ndarray, params: dict) -> list[Spike]:
     least `mad_multiple` robust deviations above the median of those residuals; spikes are
     neither accepted nor added to the residuals, and after a recovered spike the scan resumes at
     the recovered point with the baseline it had before. Between spikes every finite point is
-    accepted, so the scan runs block by block in numpy: the baselines of a block are one EMA (bit
+    accepted, so the scan runs block by block in numpy (`_scan_block`): the baselines of a block are one EMA (bit
     for bit the recurrence), and the median and MAD of the previous `history` residuals are
     computed, exactly as np.median computes them, only for the points that clear the cheap
     `ratio` test. Blocks grow while no spike turns up. Right after a spike, where the next one is
@@ -216,62 +216,17 @@ def find_spikes(values: np.ndarray, params: dict) -> list[Spike]:
             if log_list is None:
                 log_list = logs.tolist()
             after_spike = False
-            index, spike_at, baseline, accepted, residuals, residual_total = _scan_points(
+            index, onset, baseline, accepted, residuals, residual_total = _scan_points(
                 log_list, index, min(values.size, index + _SCAN_POINTS), baseline, accepted, residuals, residual_total, alpha, warmup, history, min_jump, mad_multiple
             )
-            if spike_at < 0:
-                block = _FIRST_BLOCK
-                continue
-            spike = follow_spike(values, logs, spike_at, baseline, params)
-            spikes.append(spike)
-            if spike.outcome != "recovered":
-                break
-            index = spike_at + spike.recovery_points  # resume at the recovered point, baseline unchanged
-            after_spike = True
-            continue
-        stop = min(values.size, index + block)
-        if missing_before[stop] == missing_before[index]:  # all finite: the usual case, no gather
-            where = None
-            kept = logs[index:stop]
+            block = _FIRST_BLOCK
         else:
-            where = index + np.flatnonzero(~np.isnan(logs[index:stop]))
-            if where.size == 0:
-                index, block = stop, min(block * 4, _LARGEST_BLOCK)
-                continue
-            kept = logs[where]
-        seeding = math.isnan(baseline)  # the run's first finite point seeds the baseline and has no residual
-        before = _baselines_before(kept, baseline, alpha)  # the baseline each kept point is tested against
-        with np.errstate(invalid="ignore"):
-            jumps = kept - before
-        block_residuals = jumps[1:] if seeding else jumps
-        # point j of the block has accepted + j accepted points and residual_total + j (- 1 when seeding) residuals before it
-        first_testable = max(0, warmup - accepted, warmup - 1 - residual_total + (1 if seeding else 0))
-        spike_at = -1
-        if first_testable < kept.size:
-            candidates = first_testable + np.flatnonzero(jumps[first_testable:] >= min_jump)
-            if candidates.size:
-                pool = np.concatenate([residuals, block_residuals])  # the accepted residuals in order
-                ends = residuals.size + candidates - (1 if seeding else 0)  # each candidate's window is pool[end - history : end]
-                center, spread = _window_median_and_mad(pool, ends, history)
-                with np.errstate(invalid="ignore"):
-                    needed = np.where(np.isnan(center), min_jump, np.maximum(min_jump, center + mad_multiple * spread))
-                hits = np.flatnonzero(jumps[candidates] >= needed)
-                if hits.size:
-                    spike_at = int(candidates[hits[0]])
-        if spike_at < 0:
-            accepted += kept.size
-            residual_total += block_residuals.size
-            residuals = np.concatenate([residuals, block_residuals])[-history:]
-            baseline = _baseline_after(float(kept[-1]), float(before[-1]), alpha)
-            index, block = stop, min(block * 4, _LARGEST_BLOCK)
+            index, onset, baseline, accepted, residuals, residual_total = _scan_block(
+                logs, missing_before, index, min(values.size, index + block), baseline, accepted, residuals, residual_total, alpha, warmup, history, min_jump, mad_multiple
+            )
+            block = min(block * 4, _LARGEST_BLOCK)
+        if onset < 0:
             continue
-        # the points before the spike are accepted; the spike is not
-        taken = block_residuals[: spike_at - (1 if seeding else 0)]
-        accepted += spike_at
-        residual_total += taken.size
-        residuals = np.concatenate([residuals, taken])[-history:]
-        baseline = float(before[spike_at])
-        onset = index + spike_at if where is None else int(where[spike_at])
         spike = follow_spike(values, logs, onset, baseline, params)
         spikes.append(spike)
         if spike.outcome != "recovered":
@@ -279,6 +234,47 @@ def find_spikes(values: np.ndarray, params: dict) -> list[Spike]:
         index = onset + spike.recovery_points  # resume at the recovered point, baseline unchanged
         after_spike = True
     return spikes
+
+
+def _scan_block(logs: np.ndarray, missing_before: np.ndarray, index: int, stop: int, baseline: float, accepted: int, residuals: np.ndarray, residual_total: int, alpha: float, warmup: int, history: int, min_jump: float, mad_multiple: float):
+    """The scan over logs[index:stop] in numpy, until a spike; the same state in and out as `_scan_points`.
+
+    Returns (stop, the spike's index or -1, baseline, accepted, residuals, residual_total); the points
+    before the spike are accepted, the spike is not.
+    """
+    if missing_before[stop] == missing_before[index]:  # all finite: the usual case, no gather
+        where = None
+        kept = logs[index:stop]
+    else:
+        where = index + np.flatnonzero(~np.isnan(logs[index:stop]))
+        if where.size == 0:
+            return stop, -1, baseline, accepted, residuals, residual_total
+        kept = logs[where]
+    seeding = math.isnan(baseline)  # the run's first finite point seeds the baseline and has no residual
+    before = _baselines_before(kept, baseline, alpha)  # the baseline each kept point is tested against
+    with np.errstate(invalid="ignore"):
+        jumps = kept - before
+    block_residuals = jumps[1:] if seeding else jumps
+    # point j of the block has accepted + j accepted points and residual_total + j (- 1 when seeding) residuals before it
+    first_testable = max(0, warmup - accepted, warmup - 1 - residual_total + (1 if seeding else 0))
+    spike_at = -1
+    if first_testable < kept.size:
+        candidates = first_testable + np.flatnonzero(jumps[first_testable:] >= min_jump)
+        if candidates.size:
+            pool = np.concatenate([residuals, block_residuals])  # the accepted residuals in order
+            ends = residuals.size + candidates - (1 if seeding else 0)  # each candidate's window is pool[end - history : end]
+            center, spread = _window_median_and_mad(pool, ends, history)
+            with np.errstate(invalid="ignore"):
+                needed = np.where(np.isnan(center), min_jump, np.maximum(min_jump, center + mad_multiple * spread))
+            hits = np.flatnonzero(jumps[candidates] >= needed)
+            if hits.size:
+                spike_at = int(candidates[hits[0]])
+    if spike_at < 0:
+        residuals = np.concatenate([residuals, block_residuals])[-history:]
+        return stop, -1, _baseline_after(float(kept[-1]), float(before[-1]), alpha), accepted + kept.size, residuals, residual_total + block_residuals.size
+    taken = block_residuals[: spike_at - (1 if seeding else 0)]
+    onset = index + spike_at if where is None else int(where[spike_at])
+    return stop, onset, float(before[spike_at]), accepted + spike_at, np.concatenate([residuals, taken])[-history:], residual_total + taken.size
 
 
 def _scan_points(log_list: list[float], index: int, stop: int, baseline: float, accepted: int, residuals: np.ndarray, residual_total: int, alpha: float, warmup: int, history: int, min_jump: float, mad_multiple: float):

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts
+from ..features import Facts, true_runs
 from ..model import Finding, Run, Series
 from . import Param, Rule
 
@@ -136,6 +136,5 @@ class LrNonfiniteOrZero(Rule):
 
 def zero_runs(zero: np.ndarray) -> list[tuple[int, int]]:
     """(start, length) of every run of True, in order."""
-    edges = np.diff(np.concatenate([[0], zero.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [(int(start), int(end - start)) for start, end in zip(starts, ends)]
+    starts, lengths = true_runs(zero)
+    return [(int(start), int(length)) for start, length in zip(starts, lengths)]

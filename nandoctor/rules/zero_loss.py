@@ -6,10 +6,9 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts, learning_rate_near, value_at_step
+from ..features import Facts, learning_rate_near, true_runs, value_at_step
 from ..model import Finding, Run, Series
 from . import Param, Rule
-from .constant_loss import true_runs
 
 
 class ZeroLoss(Rule):
