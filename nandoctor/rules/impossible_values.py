@@ -112,15 +112,22 @@ def first_index_below(values: np.ndarray, level: float) -> int | None:
 
 def accuracy_out_of_range(values: np.ndarray, slack: float) -> tuple[int | None, float]:
     """The first accuracy outside its range, and the range's top (1, or 100 for a series logged in percent)."""
-    finite = values[np.isfinite(values)]
-    if not finite.size:
+    if not np.isfinite(values).any():
         return None, 1.0
-    # a typical value above 2 cannot be a fraction: a percentage, as mmdetection logs `acc: 95.1367`
-    with np.errstate(over="ignore", invalid="ignore"):
-        scale = 100.0 if np.median(finite) > 2.0 else 1.0
+    scale = accuracy_scale(values)
     with np.errstate(invalid="ignore"):
         outside = np.flatnonzero(np.isfinite(values) & ((values < -slack) | (values > scale * (1 + slack))))
     return (int(outside[0]) if outside.size else None), scale
+
+
+def accuracy_scale(values: np.ndarray) -> float:
+    """An accuracy series' top: 100 when its typical value is above 2 (a percentage, as mmdetection
+    logs `acc: 95.1367`; a fraction cannot be), else 1."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        return 100.0 if np.median(finite) > 2.0 else 1.0
 
 
 def _name_certainty(name: str) -> int:
