@@ -335,9 +335,17 @@ def make_loss(name: str) -> Callable:
     def mse(out, y):
         return F.mse_loss(out.float().squeeze(1), y)
 
+    def mse_on_softmax(out, y):  # a classifier trained with MSE on its softmax outputs against one-hot rows
+        p = torch.softmax(out.float(), dim=1)
+        return F.mse_loss(p, F.one_hot(y, p.shape[1]).float())
+
+    def mae_on_softmax(out, y):  # keras loss="mean_absolute_error" on a softmax layer with one-hot labels
+        p = torch.softmax(out.float(), dim=1)
+        return F.l1_loss(p, F.one_hot(y, p.shape[1]).float())
+
     table = {"ce": ce, "caffe_softmax": CaffeSoftmaxWithLoss.apply, "keras_categorical": keras_categorical,
              "keras_binary": keras_binary, "bce": bce, "bce_by_hand": bce_by_hand,
-             "bce_on_class_ids": bce_on_class_ids, "mse": mse}
+             "bce_on_class_ids": bce_on_class_ids, "mse": mse, "mse_on_softmax": mse_on_softmax, "mae_on_softmax": mae_on_softmax}
     return table[name]
 
 
@@ -947,6 +955,10 @@ def build_specs() -> list[Spec]:
         opt="adam", lr=1e-3, epochs=5, val=False)
     add(B, "logreg-cancer-unscaled-tb", TB, "unscaled features (values up to ~4000) into logistic regression", seed=55, data="cancer",
         data_opts={"prep": "raw"}, model="logreg", loss="bce", lr=0.01, epochs=10, log={"tags": "caps"}, check={"absurd_over": 10})
+    add(B, "mlp-digits-mse-on-softmax-sgd-tb", TB, "a 10-class classifier trained with MSE on its softmax outputs (one-hot targets)", seed=57,
+        loss="mse_on_softmax", opt_opts=mom9, lr=0.05, epochs=15, log={"roles": ["acc"]}, check={"below_ce_bound": True})
+    add(B, "cnn-digits-mae-on-softmax-keras", KE, "loss='mean_absolute_error' on a softmax classifier (one-hot targets)", seed=58,
+        model="cnn", data_opts=digits_img, loss="mae_on_softmax", opt="adam", lr=1e-3, epochs=15, check={"below_ce_bound": True})
     add(B, "mlp-diabetes-nan-targets-tb", TB, "5% of the targets are NaN (missing values left in the label column)", seed=56,
         data="diabetes", data_opts={"nan_targets": 0.05}, loss="mse", opt="adam", lr=1e-3, epochs=10, log={"tags": "plain"})
 
@@ -1239,11 +1251,29 @@ def check_bad_input(spec, logged):
     head = v[: max(3, len(v) // 10)]
     if np.isfinite(head).all() and head.min() < -1e-6:
         return f"binary cross-entropy is negative from the start: {_g(v[0])} at {unit} {s[0]}, {_g(v[-1])} at the end"
+    if spec.check.get("below_ce_bound"):
+        return _below_cross_entropy_bound(logged)
     ratio = spec.check.get("absurd_over")
     if ratio and math.isfinite(v[0]) and v[0] >= ratio:
         bad_txt = f"; {_g(v[bad])} from {unit} {s[bad]}" if bad is not None else ""
         return f"first loss {_g(v[0])} is absurd for the task (>= {ratio:g}){bad_txt}"
     raise CheckFailed(f"no bad-input symptom: {v[:5]}")
+
+
+def _below_cross_entropy_bound(logged):
+    """The loss is lower than a cross-entropy can be at the logged accuracy (2 exp(-L) - 1) on most epochs."""
+    acc_s, acc_v = _series(logged, "acc")
+    _need(len(acc_v) >= 3, "accuracy not logged")
+    # the loss logged beside the accuracy: per step (TensorBoard, Lightning) or per epoch (Keras)
+    s, v = max((_series(logged, role) for role in ("loss", "loss_epoch")), key=lambda sv: len(np.intersect1d(sv[0], acc_s)))
+    common, li, ai = np.intersect1d(s, acc_s, return_indices=True)
+    _need(len(common) >= 3, "loss and accuracy share fewer than 3 steps")
+    gap = 2 * np.exp(-v[li]) - 1 - acc_v[ai]
+    below = int(np.sum(gap > 0.05))
+    _need(below >= len(common) / 2, f"accuracy not below the cross-entropy bound ({below}/{len(common)} points)")
+    worst = int(np.argmax(gap))
+    return (f"loss {_g(v[li][worst])} at accuracy {acc_v[ai][worst]:.3f} where a cross-entropy needs "
+            f"{2 * math.exp(-v[li][worst]) - 1:.3f} ({below}/{len(common)} points below); final accuracy {acc_v[-1]:.3f}")
 
 
 def check_bad_init(spec, logged):
