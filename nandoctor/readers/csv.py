@@ -595,34 +595,44 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     try:  # every cell a number: pandas parses floats straight away (and reads the file in a thread of its own)
         frame = pandas.read_csv(path, dtype=np.float64, **na_options, **options)
         data = None
+    except pandas.errors.ParserError:  # a line with more cells than the header (`_scan_file`): the stdlib engine reads around it
+        return None
     except ValueError:  # a cell of text: let pandas find the text columns, which are read cell by cell below
         data = path.read_bytes()  # one copy for both readings below
         if len(data) != scan.size:
             return None  # the file changed since it was scanned: the stdlib engine reads it again
-        frame = pandas.read_csv(io.BytesIO(data), low_memory=False, **na_options, **options)
+        try:
+            frame = pandas.read_csv(io.BytesIO(data), low_memory=False, **na_options, **options)
+        except pandas.errors.ParserError:
+            return None
     if len(frame) != scan.line_count - 1:  # the file changed since it was read: the stdlib engine reads it again
         return None
     names, warnings = column_names(header_fields)
     text_positions = [position for position in range(len(names)) if frame[position].dtype.kind not in "iuf"]
     texts = pandas.read_csv(io.BytesIO(data), usecols=text_positions, dtype=str, na_filter=False, low_memory=False, **options) if text_positions else None
     lines = np.arange(2, len(frame) + 2, dtype=np.int64)
+    every_row = None  # the rows of a dense column: made once, shared (nothing writes to rows)
     columns = []
     for position, name in enumerate(names):
         if position in text_positions:
             columns.append(_column_from_texts(name, texts[position].to_numpy(dtype=object), lines, layout.delimiter != ","))
+            continue
+        values = frame[position].to_numpy(dtype=np.float64, copy=False)  # not written to: the column's values are values[rows]
+        present = ~np.isnan(values)
+        nan_rows, nan_values = literal_nans.get(position, (None, None))
+        if nan_rows is not None:
+            present[nan_rows] = True
+        if present.all():  # a dense column: every row, no gather
+            every_row = np.arange(len(frame), dtype=np.int64) if every_row is None else every_row
+            rows = every_row
+            # a copy, unless nothing is written to it and it never reaches a series (a view keeps the whole frame)
+            kept = values if nan_rows is None and _names_bookkeeping(name, names) else values.copy()
         else:
-            values = frame[position].to_numpy(dtype=np.float64, copy=False)  # not written to: the column's values are values[rows]
-            present = ~np.isnan(values)
-            if position in literal_nans:
-                nan_rows, nan_values = literal_nans[position]
-                present[nan_rows] = True
-                rows = np.flatnonzero(present)
-                kept = values[rows]
-                kept[np.searchsorted(rows, nan_rows)] = nan_values  # the sign each nan cell was written with
-            else:
-                rows = np.flatnonzero(present)
-                kept = values[rows]
-            columns.append(Column(name, rows, kept))
+            rows = np.flatnonzero(present)
+            kept = values[rows]
+        if nan_rows is not None:
+            kept[np.searchsorted(rows, nan_rows)] = nan_values  # the sign each nan cell was written with
+        columns.append(Column(name, rows, kept))
     if _has_header_like_rows(columns, text_positions, len(frame)):
         return None  # a repeated header: the stdlib engine splits the runs
     if not scan.ends_with_line_break:
@@ -644,34 +654,43 @@ class _Scan:
 def _scan_file(path: Path, delimiter: str) -> _Scan | None:
     """The header, line count and literal nan cells (`_literal_nan_cells`) of a file the pandas engine
     reads exactly as the stdlib one, or None: quoted fields, NULs or lone \r (then line and field
-    boundaries are not plain bytes), a line holding another number of cells than the header, or one
-    longer than CSV_FIELD_LIMIT.
+    boundaries are not plain bytes), lines holding another number of cells than the header in all, a
+    first data line holding another number, or a line longer than CSV_FIELD_LIMIT.
 
-    The file is read in blocks of whole lines into small buffers: no copy of the whole file, and
+    Counting delimiters and line breaks proves the lines rectangular only together with pandas, which
+    raises ParserError on any line but the first data line that holds more cells than the header: then
+    no line holds more, and none can hold fewer without the counts showing it (`_pandas_table`).
+
+    The file is read a block of whole lines at a time into one buffer: no copy of the whole file, and
     every temporary array stays small (the file's separators at once would be 8 bytes per cell).
     """
     header_fields: list[str] | None = None
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    line_count = size = 0
-    pending, last_byte = b"", b""
-    with open(path, "rb") as handle:
+    line_count = size = pending = 0
+    ends_with_line_break = False
+    # A line cut off by a block's end moves to the buffer's front and the next block is read after it;
+    # a longer one than CSV_FIELD_LIMIT is given up on, so it always fits.
+    block = bytearray(SCAN_BLOCK_BYTES + CSV_FIELD_LIMIT + 1)
+    buffer = np.frombuffer(block, dtype=np.uint8)
+    with open(path, "rb", buffering=0) as handle, memoryview(block) as view:
         while True:
-            chunk = handle.read(SCAN_BLOCK_BYTES)
-            size += len(chunk)
-            last_byte = chunk[-1:] or last_byte
-            block = pending + chunk if pending else chunk
-            if chunk:
-                cut = block.rfind(b"\n") + 1  # the block's whole lines are block[:cut]
+            count = handle.readinto(view[pending:pending + SCAN_BLOCK_BYTES])
+            size += count
+            stop = pending + count
+            if count:
+                ends_with_line_break = block[stop - 1] == ord("\n")
+                cut = block.rfind(b"\n", 0, stop) + 1  # the block's whole lines are block[:cut]
                 if cut == 0:  # no line break yet
-                    if len(block) > CSV_FIELD_LIMIT:
+                    if stop > CSV_FIELD_LIMIT:
                         return None
-                    pending = block
+                    pending = stop
                     continue
-                pending = block[cut:]
-            elif not block:
+            elif not stop:
                 break
             else:
-                cut, pending = len(block), b""  # the last line, without a line break
+                cut = stop  # the last line, without a line break
+            if stop - cut > CSV_FIELD_LIMIT:
+                return None  # the line cut off at the block's end is already too long
             if block.find(b'"', 0, cut) >= 0 or block.find(b"\x00", 0, cut) >= 0 or (block.find(b"\r", 0, cut) >= 0 and block.count(b"\r", 0, cut) != block.count(b"\r\n", 0, cut)):
                 return None
             first_data = 0
@@ -679,31 +698,64 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
                 header_end = block.find(b"\n", 0, cut)
                 if header_end < 0:
                     return None
-                header_fields = block[:header_end].decode("utf-8-sig", errors="replace").rstrip("\r").split(delimiter)
+                header_fields = bytes(block[:header_end]).decode("utf-8-sig", errors="replace").rstrip("\r").split(delimiter)
                 if len(header_fields) > MAX_COLUMNS:
                     return None
                 first_data = header_end + 1
-            buffer = np.frombuffer(block, dtype=np.uint8)
-            cell_ends = _cell_ends(buffer, block, 0, cut, delimiter, len(header_fields))
-            if cell_ends is None or int(np.diff(cell_ends[:, -1], prepend=-1).max()) > CSV_FIELD_LIMIT:
+            first_data_line_here = line_count + (first_data > 0) == 1 and first_data < cut  # line 2 is in this block
+            if first_data_line_here and not _holds_cells(block, first_data, cut, delimiter, len(header_fields)):
+                return None  # the first data line: pandas reads more cells there without an error
+            if _has_long_line(block, cut):
+                return None
+            whole = buffer[:cut]
+            lines = int(np.count_nonzero(whole == ord("\n"))) + (count == 0)
+            if int(np.count_nonzero(whole == ord(delimiter))) != lines * (len(header_fields) - 1):
                 return None
             if block.find(b"a", first_data, cut) >= 0 or block.find(b"A", first_data, cut) >= 0:
+                cell_ends = _cell_ends(buffer, 0, cut, count == 0, delimiter, len(header_fields))
+                if cell_ends is None:
+                    return None
                 parts.append(_literal_nan_cells(buffer, cell_ends, first_data, cut, -1, line_count))
-            line_count += cell_ends.shape[0]
-            if not chunk:
+            line_count += lines
+            if not count:
                 break
+            block[: stop - cut] = block[cut:stop]
+            pending = stop - cut
     if header_fields is None:
         return None
     literal_nans = {}
     if parts:
         rows, positions, values = (np.concatenate(part) for part in zip(*parts))
         literal_nans = {int(position): (rows[positions == position], values[positions == position]) for position in np.unique(positions)}
-    return _Scan(header_fields, line_count, literal_nans, size, last_byte == b"\n")
+    return _Scan(header_fields, line_count, literal_nans, size, ends_with_line_break)
 
 
-def _cell_ends(buffer: np.ndarray, data: bytes, start: int, stop: int, delimiter: str, width: int) -> np.ndarray | None:
-    """Per line of data[start:stop] (whole lines), the byte offset where each of its `width` cells ends
-    (at its delimiter or line break), or None when some line holds another number of cells.
+def _holds_cells(block: bytearray, start: int, stop: int, delimiter: str, width: int) -> bool:
+    """The line at block[start:] (before `stop`) holds exactly `width` cells."""
+    end = block.find(b"\n", start, stop)
+    return block.count(delimiter.encode(), start, stop if end < 0 else end) == width - 1
+
+
+def _has_long_line(block: bytearray, stop: int) -> bool:
+    """Whether a line of block[:stop] (whole lines, the last maybe without its line break) is longer
+    than CSV_FIELD_LIMIT, its line break counted (one past its end for a last line without one).
+
+    A line that long starts somewhere with no line break in the CSV_FIELD_LIMIT bytes from there:
+    one `rfind` per CSV_FIELD_LIMIT bytes, each jumping to just past the last line break it finds.
+    """
+    position = 0
+    while stop - position >= CSV_FIELD_LIMIT:
+        line_break = block.rfind(b"\n", position, position + CSV_FIELD_LIMIT)
+        if line_break < 0:
+            return True
+        position = line_break + 1
+    return False
+
+
+def _cell_ends(buffer: np.ndarray, start: int, stop: int, cut_off: bool, delimiter: str, width: int) -> np.ndarray | None:
+    """Per line of buffer[start:stop] (whole lines; the last without its line break when `cut_off`), the
+    byte offset where each of its `width` cells ends (at its delimiter or line break, or `stop`), or
+    None when some line holds another number of cells.
 
     One pass finds every delimiter and line break; the lines are rectangular exactly when every
     `width`-th of them, and only those, is a line break.
@@ -714,9 +766,8 @@ def _cell_ends(buffer: np.ndarray, data: bytes, start: int, stop: int, delimiter
     is_separator |= block == ord(delimiter)
     separators = np.flatnonzero(is_separator)
     separators += start
-    cut_off = stop == len(data) and not data.endswith(b"\n")
     if cut_off:
-        separators = np.append(separators, len(data))  # a last line without a newline
+        separators = np.append(separators, stop)  # a last line without a newline
         line_breaks += 1
     if separators.size != line_breaks * width:
         return None
@@ -795,6 +846,7 @@ def part_from_table(table: Table) -> RunPart:
     warnings = list(table.warnings)
     axis = choose_axis(table)
     steps, has_step = steps_by_row(table, axis)
+    every_row_has_step = bool(has_step.all())
     wall_time = _wall_time_by_row(table)
     series: list[Series] = []
     stepless_values, first_stepless_line = 0, None
@@ -813,16 +865,16 @@ def part_from_table(table: Table) -> RunPart:
             if column.lost_count:
                 cells = "1 non-numeric cell" if column.lost_count == 1 else f"{column.lost_count} non-numeric cells"
                 damage.append((f"column {column.name!r}: {cells} in rows of numbers skipped (first at line {column.first_lost})", column.first_lost))
-        keep = has_step[column.rows]
         rows, values = column.rows, column.values  # the table's arrays, unless some rows have no step
-        if not keep.all():
+        keep = None if every_row_has_step else has_step[column.rows]
+        if keep is not None and not keep.all():
             stepless_values += int((~keep).sum())
             first_line = int(table.lines[column.rows[~keep][0]])
             first_stepless_line = min(first_line, first_stepless_line or first_line)
             rows, values = column.rows[keep], column.values[keep]
         series.append(make_series(
-            column.name, steps[rows], values, locations=table.lines[rows],
-            wall_time=None if wall_time is None else wall_time[rows], step_unit=axis.unit,
+            column.name, _at_rows(steps, rows), values, locations=_at_rows(table.lines, rows),
+            wall_time=None if wall_time is None else _at_rows(wall_time, rows), step_unit=axis.unit,
         ))
     if not series:
         raise ReadError("no column of numbers besides the step axis")
@@ -838,6 +890,11 @@ def part_from_table(table: Table) -> RunPart:
     events.extend(RunEvent("corrupt", message, line=line) for message, line in damage)
     framework = detect_framework(table, axis)
     return RunPart(FORMAT, series, events, {"framework": framework} if framework else {}, warnings)
+
+
+def _at_rows(by_row: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """by_row[rows] for increasing rows: a plain copy (faster than the gather) when they are every row."""
+    return by_row.copy() if rows.size == by_row.size else by_row[rows]
 
 
 def choose_axis(table: Table) -> Axis:
@@ -858,7 +915,8 @@ def choose_axis(table: Table) -> Axis:
 
 def _holds_integers(values: np.ndarray) -> bool:
     """A usable axis: whole numbers only (a fractional epoch such as 0.54 cannot number steps)."""
-    return values.size > 0 and bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)) and np.all(np.abs(values) < 2.0**62))
+    # min and max are nan when any value is (then the comparisons fail), and inf fails them: no temporary arrays
+    return values.size > 0 and bool(-(2.0**62) < values.min() and values.max() < 2.0**62 and np.all(values == np.round(values)))
 
 
 def _index_column(table: Table) -> Column | None:
@@ -873,10 +931,14 @@ def _is_bookkeeping(column: Column, table: Table) -> bool:
     `epoch` beside a `step` axis is one of them: it is a staircase of step, so as a series it would
     carry no training signal and its every increment would look like a jump.
     """
-    normalised = normalise_name(column.name)
+    return _names_bookkeeping(column.name, table.header)
+
+
+def _names_bookkeeping(name: str, header: list[str]) -> bool:
+    normalised = normalise_name(name)
     if normalised in AXIS_PRIORITY or normalised in WALL_TIME_NAMES:
         return True
-    return bool(table.header) and column.name == table.header[0] and normalised in INDEX_NAMES
+    return bool(header) and name == header[0] and normalised in INDEX_NAMES
 
 
 def steps_by_row(table: Table, axis: Axis) -> tuple[np.ndarray, np.ndarray]:
@@ -886,6 +948,8 @@ def steps_by_row(table: Table, axis: Axis) -> tuple[np.ndarray, np.ndarray]:
         section_starts = np.array([0] + [section.first_row for section in table.sections], dtype=np.int64)
         rows = np.arange(row_count, dtype=np.int64)
         return rows - section_starts[np.searchsorted(section_starts, rows, side="right") - 1], np.ones(row_count, dtype=bool)
+    if axis.column.rows.size == row_count:  # a step on every row (rows are increasing, so all of them)
+        return axis.column.values.astype(np.int64), np.ones(row_count, dtype=bool)
     steps = np.zeros(row_count, dtype=np.int64)
     has_step = np.zeros(row_count, dtype=bool)
     steps[axis.column.rows] = axis.column.values  # whole numbers (`_holds_integers`): cast in place, no temporary copy
@@ -911,16 +975,18 @@ def restart_events(table: Table, axis: Axis, steps: np.ndarray, has_step: np.nda
         what = "a new header with other columns" if section.columns_changed else "the header again"
         events.append((section.line, RunEvent("restart", f"line {section.line}: {what}; another run was appended to this file", step=first_step, line=section.line)))
     if axis.column is not None:
-        rows = np.flatnonzero(has_step)
-        row_steps = steps[rows]
+        dense = bool(has_step.all())  # then the i-th row with a step is row i: no index of them to build
+        rows = None if dense else np.flatnonzero(has_step)
+        row_steps = steps if dense else steps[rows]
         back = np.flatnonzero(row_steps[1:] < row_steps[:-1]) + 1
+        back_rows, before_rows = (back, back - 1) if dense else (rows[back], rows[back - 1])
         # the section of each row where the axis went back, and of the row before it (only those rows)
-        section_of = np.searchsorted(section_starts, rows[back], side="right")
-        section_before = np.searchsorted(section_starts, rows[back - 1], side="right")
+        section_of = np.searchsorted(section_starts, back_rows, side="right")
+        section_before = np.searchsorted(section_starts, before_rows, side="right")
         for number, index in enumerate(back):
             if section_of[number] != section_before[number]:
                 continue  # already reported as the header of an appended run
-            line = int(table.lines[rows[index]])
+            line = int(table.lines[back_rows[number]])
             message = f"line {line}: {axis.name} went back from {row_steps[index - 1]} to {row_steps[index]}; the run restarted"
             events.append((line, RunEvent("restart", message, step=int(row_steps[index]), line=line)))
     return [event for _, event in sorted(events, key=lambda pair: pair[0])]

@@ -477,6 +477,36 @@ def test_the_engines_agree_on_every_realworld_csv(realworld):
     assert used == {"pandas", "stdlib"}  # \r\r\n files fall back, the rest really go through pandas
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "step,loss,acc\n0,2.3,0.1\n1,2.2,0.2,9\n2,2.1\n3,2.0,0.3\n",  # a cell too many, then one too few
+        "step,loss,acc\n0,2.3,0.1,9\n1,2.2\n2,2.1,0.3\n",  # on the first data line pandas reads it without an error
+        "step,loss,acc\n0,2.3\n1,2.2,0.2\n2,2.1,0.3,9\n",
+    ],
+)
+def test_ragged_lines_whose_cells_add_up_are_read_by_the_stdlib_engine(tmp_path, text):
+    pytest.importorskip("pandas")
+    path = tmp_path / "metrics.csv"
+    path.write_text(text)
+    assert csv_reader.read_table(path, engine="pandas").engine == "stdlib"
+    part = csv_reader.read(path, engine="pandas")
+    assert_same_parts(csv_reader.read(path, engine="stdlib"), part)
+    assert part.warnings[0].startswith("2 rows have a different number of fields than the header")
+
+
+@pytest.mark.parametrize("last", [False, True])
+def test_pandas_reads_lines_up_to_the_csv_field_limit(tmp_path, last):
+    """A line's length counts its line break, or one past its end for a last line without one."""
+    pytest.importorskip("pandas")
+    for extra, engine in ((0, "pandas"), (1, "stdlib")):
+        long_line = "2,2.1,0." + "1" * (csv_reader.CSV_FIELD_LIMIT + extra - 9)
+        path = tmp_path / f"metrics_{extra}.csv"
+        path.write_text("step,loss,acc\n0,2.3,0.1\n" + long_line + ("" if last else "\n3,2.0,0.3\n"))
+        assert csv_reader.read_table(path, engine="pandas").engine == engine
+        assert_same_parts(csv_reader.read(path, engine="stdlib"), csv_reader.read(path, engine="pandas"))
+
+
 def test_auto_switches_to_pandas_only_for_large_files(tmp_path, monkeypatch):
     pytest.importorskip("pandas")
     path = tmp_path / "metrics.csv"
