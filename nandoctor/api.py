@@ -169,6 +169,12 @@ def _diagnose_chunk(specs: list[RunSpec]) -> list[tuple[Diagnosis | None, list[P
 
 def _stop_workers(pool) -> None:
     workers = list((getattr(pool, "_processes", None) or {}).values())  # before shutdown() forgets them; Python < 3.14 has no terminate_workers()
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in workers:
         process.terminate()
+    # Let the pool's manager thread see the workers gone and close its wake-up pipe now: left running,
+    # it races the interpreter's exit hook, which writes to that pipe (Python 3.11 prints
+    # "OSError: [Errno 9] Bad file descriptor" from concurrent.futures after our one line).
+    if manager is not None:
+        manager.join(timeout=5)
