@@ -98,13 +98,26 @@ class Section:
     columns_changed: bool
 
 
+@dataclass(frozen=True)
+class ConsecutiveLines:
+    """The line numbers of data rows written one per line from `first` on, as the pandas engine's
+    tables are: row i is on line first + i. Indexed like the array it stands for, which is never built
+    (on a 2M-row file that array alone is 16 MB of fresh memory)."""
+
+    first: int
+    size: int
+
+    def __getitem__(self, rows):
+        return rows + self.first
+
+
 @dataclass
 class Table:
     """What an engine read: every column, where each data row sits in the file, and what it noticed."""
 
     header: list[str]  # the first header's column names, in file order
     columns: list[Column]  # every column seen, first-seen order
-    lines: np.ndarray  # int64, 1-based physical line of each data row
+    lines: np.ndarray | ConsecutiveLines  # 1-based physical line of each data row (int64)
     sections: list[Section] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     truncated_line: int | None = None  # a last line cut off mid-write
@@ -611,7 +624,7 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     names, warnings = column_names(header_fields)
     text_positions = [position for position in range(len(names)) if frame[position].dtype.kind not in "iuf"]
     texts = pandas.read_csv(io.BytesIO(data), usecols=text_positions, dtype=str, na_filter=False, low_memory=False, **options) if text_positions else None
-    lines = np.arange(2, len(frame) + 2, dtype=np.int64)
+    lines = ConsecutiveLines(2, len(frame))
     every_row = None  # the rows of a dense column: made once, shared (nothing writes to rows)
     columns = []
     for position, name in enumerate(names):
@@ -806,7 +819,7 @@ def _literal_nan_cells(buffer: np.ndarray, cell_ends: np.ndarray, start: int, st
     return rows + first_line - 1, positions, np.where(negative, -np.nan, np.nan)
 
 
-def _column_from_texts(name: str, cells: np.ndarray, lines: np.ndarray, decimal_comma: bool) -> Column:
+def _column_from_texts(name: str, cells: np.ndarray, lines: ConsecutiveLines, decimal_comma: bool) -> Column:
     """A column pandas could not type as numbers, cell by cell with the stdlib engine's rules."""
     rows, values = array("q"), array("d")
     junk_count, first_junk = 0, None
@@ -893,9 +906,11 @@ def part_from_table(table: Table) -> RunPart:
     return RunPart(FORMAT, series, events, {"framework": framework} if framework else {}, warnings)
 
 
-def _at_rows(by_row: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _at_rows(by_row: np.ndarray | ConsecutiveLines, rows: np.ndarray) -> np.ndarray:
     """by_row[rows] for increasing rows: a plain copy (faster than the gather) when they are every row."""
-    return by_row.copy() if rows.size == by_row.size else by_row[rows]
+    if isinstance(by_row, ConsecutiveLines) or rows.size != by_row.size:
+        return by_row[rows]
+    return by_row.copy()
 
 
 def choose_axis(table: Table) -> Axis:
@@ -914,10 +929,18 @@ def choose_axis(table: Table) -> Axis:
     return Axis("row", None, "epoch")
 
 
+INTEGER_CHECK_BLOCK = 1 << 16  # values per block: the temporaries stay small and their memory is reused
+
+
 def _holds_integers(values: np.ndarray) -> bool:
-    """A usable axis: whole numbers only (a fractional epoch such as 0.54 cannot number steps)."""
-    # min and max are nan when any value is (then the comparisons fail), and inf fails them: no temporary arrays
-    return values.size > 0 and bool(-(2.0**62) < values.min() and values.max() < 2.0**62 and np.all(values == np.round(values)))
+    """A usable axis: whole numbers only (a fractional epoch such as 0.54 cannot number steps).
+
+    Block by block: whole-column temporaries would be fresh memory, slow to fault in on a large file.
+    """
+    # min and max are nan when any value is (then the comparisons fail), and inf fails them
+    if not (values.size > 0 and -(2.0**62) < values.min() and values.max() < 2.0**62):
+        return False
+    return all(np.array_equal(block, np.round(block)) for block in (values[start : start + INTEGER_CHECK_BLOCK] for start in range(0, values.size, INTEGER_CHECK_BLOCK)))
 
 
 def _index_column(table: Table) -> Column | None:
