@@ -73,7 +73,7 @@ class Rule:
         return self.id.rstrip("0123456789")
 
     def applicable(self, run: Run) -> bool:
-        return all(_has_role(run, role) for role in self.requires)
+        return all(has_role(run, role) for role in self.requires)
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -112,7 +112,8 @@ class Rule:
         return cls.documentation().split("\n", 1)[0]
 
 
-def _has_role(run: Run, role: str) -> bool:
+def has_role(run: Run, role: str) -> bool:
+    """The run logged at least one point of the series that plays `role`."""
     series = run.primary(role)
     return series is not None and len(series) > 0
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..features import Facts
 from ..model import Finding, Run, Series
-from . import Param, Rule
+from . import Param, Rule, has_role
 from .impossible_values import accuracy_scale
 
 
@@ -71,7 +71,7 @@ class LossBelowAccuracyBound(Rule):
     def applicable(self, run: Run) -> bool:
         """Needs a loss with the accuracy logged beside it: train loss and accuracy, or the validation pair."""
         pairs = (("train_loss", "accuracy"), ("val_loss", "val_accuracy"))
-        return super().applicable(run) and any(all(_logged(run, role) for role in pair) for pair in pairs)
+        return super().applicable(run) and any(all(has_role(run, role) for role in pair) for pair in pairs)
 
     def check(self, run: Run, facts: Facts) -> Iterable[Finding]:
         breaches = [compare(loss, accuracy, float(self.margin)) for loss, accuracy in ((facts.loss, facts.accuracy), (facts.val_loss, facts.val_accuracy))]
@@ -97,11 +97,6 @@ class LossBelowAccuracyBound(Rule):
         )
         confidence = min(0.85, 0.45 + 0.4 * worst.share * min(1.0, worst.median_gap / 0.15))
         yield self.finding(message, confidence=confidence, series=worst.loss, index=worst.index, evidence=evidence, causes={"bad_input": 1.0, "vanishing_or_stalled": 0.5})
-
-
-def _logged(run: Run, role: str) -> bool:
-    series = run.primary(role)
-    return series is not None and len(series) > 0
 
 
 @dataclass(frozen=True)
