@@ -4,7 +4,9 @@ Every reader memory-maps or seeks a local file, so a URL's logs are copied into 
 folder (never the user's) and that folder goes through the same discovery and readers as a local
 one, with the URL as the name shown in ids, paths and messages. Copying happens in three steps:
 1. list the URL and fetch the first `HEAD_BYTES` of every file (a ranged read, what sniffing needs;
-   a file no longer than that is then complete), writing them at the same relative paths;
+   a file no longer than that is then complete), and of a longer one its last `TAIL_BYTES` too (where
+   a console log that holds no metrics names the crash that ended its run), writing them at the same
+   relative paths;
 2. run the local discovery over that tree: same run rules, same sniffers (MLflow's `meta.yaml`
    beside `metrics/` is a small file, so it is there when a metric file is sniffed);
 3. fetch whole, streamed to disk in chunks, only the files a reader claimed and that were cut.
@@ -20,6 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from .crashlog import TAIL_BYTES
 from .discover import SKIPPED_FOLDERS, Problem, RunSpec, discover, one_line
 from .readers import HEAD_BYTES
 
@@ -181,36 +184,52 @@ def list_files(filesystem, root: str, url: str, local_root: Path, problems: list
 
 
 def fetch_heads(filesystem, files: list[RemoteFile], problems: list[Problem]) -> dict[Path, RemoteFile]:
-    """Write each file's first HEAD_BYTES at its local path; the files cut short, by local path."""
+    """Write each file's first HEAD_BYTES, and its last TAIL_BYTES when it is longer (the gap left out),
+    at its local path; the files cut short, by local path.
+
+    The staged copy is what discovery needs: readers sniff the head, and the crash search of a run
+    folder without metrics reads the tail. A file a reader claims is fetched whole afterwards."""
     cut: dict[Path, RemoteFile] = {}
     for start in range(0, len(files), HEAD_BATCH):
         batch = files[start : start + HEAD_BATCH]
-        wanted = [item for item in batch if item.size != 0]
-        ends = [HEAD_BYTES if item.size is None else min(item.size, HEAD_BYTES) for item in wanted]
-        heads = dict(zip((item.remote for item in wanted), _ranged_reads(filesystem, [item.remote for item in wanted], ends)))
+        wanted = [(item, begin, end) for item in batch if item.size != 0 for begin, end in _ranges_to_stage(item.size)]
+        read = _ranged_reads(filesystem, [item.remote for item, _, _ in wanted], [begin for _, begin, _ in wanted], [end for _, _, end in wanted])
+        parts: dict[str, list] = {}
+        for (item, _, _), data in zip(wanted, read):
+            parts.setdefault(item.remote, []).append(data)
         for item in batch:
-            head = heads.get(item.remote, b"")
-            if isinstance(head, BaseException):
-                problems.append(Problem(item.display, failure_reason(head)))
+            pieces = parts.get(item.remote, [b""])
+            failure = next((piece for piece in pieces if isinstance(piece, BaseException)), None)
+            if failure is not None:
+                problems.append(Problem(item.display, failure_reason(failure)))
                 continue
+            staged = b"".join(pieces)
             try:
                 item.local.parent.mkdir(parents=True, exist_ok=True)
-                item.local.write_bytes(head)
+                item.local.write_bytes(staged)
             except OSError as error:  # a key that is also a folder's name (`a` and `a/b`), a name too long for this disk
                 problems.append(Problem(item.display, f"cannot be copied to a local file ({error.strerror or error})"))
                 continue
-            if (item.size is None and len(head) >= HEAD_BYTES) or (item.size is not None and len(head) < item.size):
+            if (item.size is None and len(staged) >= HEAD_BYTES) or (item.size is not None and len(staged) < item.size):
                 cut[item.local] = item
     return cut
 
 
-def _ranged_reads(filesystem, paths: list[str], ends: list[int]) -> list:
-    """The first `end` bytes of each path, concurrently where the backend can; an exception stands in
-    for a file that could not be read (for all of them when the whole request failed)."""
+def _ranges_to_stage(size: int | None) -> list[tuple[int, int]]:
+    """The byte ranges of a file to stage: its head, and its tail when the file is longer (a file of
+    unknown size: the head only)."""
+    if size is None or size <= HEAD_BYTES:
+        return [(0, HEAD_BYTES if size is None else size)]
+    return [(0, HEAD_BYTES), (max(HEAD_BYTES, size - TAIL_BYTES), size)]
+
+
+def _ranged_reads(filesystem, paths: list[str], starts: list[int], ends: list[int]) -> list:
+    """The bytes [start, end) of each path, concurrently where the backend can; an exception stands in
+    for a range that could not be read (for all of them when the whole request failed)."""
     if not paths:
         return []
     try:
-        return filesystem.cat_ranges(paths, [0] * len(paths), ends, on_error="return")
+        return filesystem.cat_ranges(paths, starts, ends, on_error="return")
     except Exception as error:
         return [error] * len(paths)
 

@@ -45,6 +45,7 @@ def tree(tmp_path_factory) -> Path:
     (root / "torch-run" / "checkpoints" / "last.ckpt").write_bytes(np.random.default_rng(0).bytes(300_000))
     (root / "torch-run" / "notes.md").write_text("# lr 0.5 run\n\nloss went up after warm-up\n", encoding="utf-8")
     mlruns_with_two_runs(root / "mlruns")
+    write_console_log_that_crashed(root / "crashed-run")
     if REALWORLD.is_dir():
         caffe_logs = sorted((REALWORLD / "caffe").glob("*.log"), key=lambda path: path.stat().st_size)
         shutil.copy(caffe_logs[-1], root / "caffe-real.log")  # the largest: fetched past its head
@@ -61,6 +62,25 @@ def write_diverging_event_file(folder: Path) -> Path:
         loss = 2.3 * 0.999**step if step < 2000 else 2.3 * 1.01 ** (step - 2000)
         events.append(tbw.scalars([("train/loss", float("nan") if step >= 2800 else loss), ("lr", 0.5)], step))
     path = tbw.write_event_file(folder, events)
+    assert path.stat().st_size > 64 * 1024
+    return path
+
+
+def write_console_log_that_crashed(folder: Path) -> Path:
+    """A job's console log longer than the head sniffed first, with no metric in it: it loaded data
+    shards, then a DataLoader worker was killed. Only the log's tail names the crash."""
+    folder.mkdir(parents=True)
+    shards = "".join(f"[rank0] loading shard {shard:05d} of 20000 from data/train-{shard:05d}.arrow (2048 examples)\n" for shard in range(1500))
+    crash = (
+        "Traceback (most recent call last):\n"
+        '  File "train.py", line 212, in <module>\n'
+        "    main()\n"
+        '  File "train.py", line 180, in main\n'
+        "    batch = next(loader)\n"
+        "RuntimeError: DataLoader worker (pid 4121) is killed by signal: Killed.\n"
+    )
+    path = folder / "console.log"
+    path.write_text(shards + crash, encoding="utf-8")
     assert path.stat().st_size > 64 * 1024
     return path
 
@@ -183,6 +203,17 @@ def test_the_cli_reads_an_s3_run_with_the_endpoint_from_the_environment(s3):
     assert (run["id"], run["path"], run["status"]) == ("tb-lr-too-high", url, "failed")
     assert run["causes"][0]["id"] == "lr_too_high"
     assert run["sources"][0]["path"].startswith(url + "/events.out.tfevents.")
+
+
+def test_a_run_folder_whose_long_console_log_ends_in_a_crash_names_it_from_s3_too(tree, s3):
+    """Its log holds no metric and is longer than the head sniffed first: only its tail names the crash,
+    so the tail is fetched too, and the URL gets the problem the folder on disk gets."""
+    local = run_analysis([str(tree / "crashed-run")], jobs=1)
+    assert [problem.message for problem in local.problems] == ["no metrics nandoctor reads: the log ends in a crash (RuntimeError: DataLoader worker (pid 4121) is killed by signal: Killed.)"]
+    url = f"s3://{BUCKET}/tree/crashed-run"
+    remote = run_analysis([url], jobs=1)
+    assert [(problem.path, problem.message) for problem in remote.problems] == [(f"{url}/console.log", local.problems[0].message)]
+    assert not remote.diagnoses
 
 
 def test_one_s3_file_can_be_named(s3):
