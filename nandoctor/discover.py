@@ -92,6 +92,8 @@ def discover(given: str, display: str | None = None) -> tuple[list[RunSpec], lis
         runs = _discover_folder(path, given, problems, unclaimed)
         if not runs and not problems:
             problems.extend(_crashes_or_nothing_found(path, given, unclaimed))
+        elif runs:
+            problems.extend(_crashed_runs_beside(runs, path, given, unclaimed))
         return runs, problems
     if not stat.S_ISREG(mode):
         return [], [Problem(given, _special_file(mode))]  # never opened: reading a fifo would block
@@ -109,6 +111,35 @@ def _crashes_or_nothing_found(root: Path, given: str, unclaimed: list[str]) -> l
     below = _Below(root, given)
     crashes = [Problem(below.display(path), reason) for path, reason in crash_logs_among(sorted(unclaimed, key=lambda path: _walk_order(below, path)))]
     return crashes or [Problem(given, f"no training logs found (looked for {KNOWN_FORMATS})")]
+
+
+def _crashed_runs_beside(runs: list[RunSpec], root: Path, given: str, unclaimed: list[str]) -> list[Problem]:
+    """The crashes that end the console logs of folders apart from every run in a sweep: a job that died
+    before it logged a metric (its folder holds a config and a traceback), which would otherwise vanish
+    from the report. A folder that holds a run, lies inside one or holds one below it is not searched."""
+    from .crashlog import crash_logs_among
+
+    run_folders = {os.path.dirname(os.fspath(log.path)) for spec in runs for log in spec.files}
+    holding_runs = set()  # every run folder and the folders above it
+    for folder in run_folders:
+        while folder not in holding_runs and len(folder) >= len(os.fspath(root)):
+            holding_runs.add(folder)
+            folder = os.path.dirname(folder)
+
+    def apart(folder: str) -> bool:
+        if folder in holding_runs:
+            return False
+        while len(folder) > len(os.fspath(root)):
+            folder = os.path.dirname(folder)
+            if folder in run_folders:
+                return False
+        return True
+
+    candidates = [path for path in unclaimed if apart(os.path.dirname(path))]
+    if not candidates:
+        return []
+    below = _Below(root, given)
+    return [Problem(below.display(path), reason) for path, reason in crash_logs_among(sorted(candidates, key=lambda path: _walk_order(below, path)))]
 
 
 def _walk_order(below: _Below, path: str) -> tuple[tuple[str, ...], str]:

@@ -112,6 +112,30 @@ def test_a_crashed_run_beside_a_readable_one_is_one_error_and_the_other_is_analy
     assert result.stderr.splitlines() == [f"nandoctor: {crashed}: {report['errors'][0]['message']}"]
 
 
+def test_a_job_that_crashed_before_its_first_metric_is_named_in_a_sweep_not_dropped(tmp_path):
+    """In a sweep, a job's folder holding only its config and a console log ending in a traceback is one
+    error line; the other runs are analysed. A crash log inside a run's own folder, and stray files at
+    the sweep's top, are not searched: the run speaks for itself."""
+    sweep = tmp_path / "sweep"
+    shutil.copytree(SAMPLES / "keras-csv-healthy", sweep / "ok")
+    (sweep / "ok" / "logs").mkdir()
+    (sweep / "ok" / "logs" / "stderr.txt").write_bytes(python_crash(OUT_OF_MEMORY))  # inside a run: its metrics tell
+    (sweep / "crash-at-top.log").write_bytes(python_crash(OUT_OF_MEMORY))  # beside the runs, not a run of its own
+    job = sweep / "job-7"
+    job.mkdir()
+    (job / "config.yaml").write_text("lr: 0.1\nbatch_size: 64\n")
+    (job / "stdout.txt").write_bytes(python_crash(OUT_OF_MEMORY))
+    (sweep / "scripts").mkdir()
+    (sweep / "scripts" / "launch.sh").write_text("#!/bin/sh\npython train.py --lr 0.1\n")
+    result = nandoctor("analyze", sweep, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [run["id"] for run in report["runs"]] == ["ok"]
+    message = "no metrics nandoctor reads: the log ends in a crash (RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity))"
+    assert report["errors"] == [{"path": str(job / "stdout.txt"), "message": message}]
+    assert result.stderr.splitlines() == [f"nandoctor: {job / 'stdout.txt'}: {message}"]
+
+
 def test_a_run_folder_of_only_a_crashed_console_log_names_the_crash_not_no_logs_found(tmp_path):
     """The job died before logging a metric: its folder holds a config and a console log ending in a
     traceback. Pointed at the folder, nandoctor says what crashed, once, and still exits 2."""
