@@ -93,10 +93,11 @@ CAUSES: dict[str, CauseInfo] = {
             "bad_input",
             "Bad input data or labels",
             "The loss is non-finite or impossible from the first steps, before learning could break anything: the data, labels or loss set-up are wrong.",
-            _fixes("[lr0] Run one forward pass with learning rate 0: a NaN there is in the data, labels or weights, not the optimiser.", "[inputs] Check inputs for NaN/inf and constant columns (a zero std in normalisation).", "[labels] Check labels are in 0..C-1 and match the output layer and loss."),
+            _fixes("[lr0] Run one forward pass with learning rate 0: a NaN there is in the data, labels or weights, not the optimiser.", "[inputs] Check inputs for NaN/inf and constant columns (a zero std in normalisation).", "[labels] Check labels are in 0..C-1 and match the output layer and loss.", "[loss] Train a classifier with cross-entropy on its logits, not MSE/MAE on probabilities; log the loss that is trained."),
             {
                 "caffe": _fixes("[labels] Check labels are in [0, num_output) and the mean/scale of the data layer.", "[lr0] Run with base_lr: 0 once: a NaN then comes from the data or the net, not the solver."),
-                "keras": _fixes("Check the output activation matches the loss (softmax + categorical CE, sigmoid + binary CE).", "[inputs] Normalise inputs and targets; check for NaN in the arrays (np.isnan(x).any())."),
+                "keras": _fixes("Check the output activation matches the loss (softmax + categorical CE, sigmoid + binary CE).", "[inputs] Normalise inputs and targets; check for NaN in the arrays (np.isnan(x).any()).", "[loss] For classes use loss='categorical_crossentropy' (one-hot labels) or 'sparse_categorical_crossentropy' (class ids), not 'mean_absolute_error'/'mse'."),
+                "pytorch": _fixes("[loss] Use nn.CrossEntropyLoss on the raw logits with class-id targets, not nn.MSELoss/nn.L1Loss on softmax outputs.",),
             },
         ),
         CauseInfo(
@@ -194,12 +195,14 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
 EXPLAINING_SCORE = 0.3
 
 
-def fixes_for(cause_id: str, framework: str | None, numbers: Mapping[str, float]) -> tuple[str, ...]:
-    """The fixes for a cause: the framework's own first, then the generic ones, numbers filled in."""
+def fixes_for(cause_id: str, framework: str | None, numbers: Mapping[str, float], first_topics: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The fixes for a cause: the framework's own first, then the generic ones, numbers filled in; the
+    fixes on `first_topics` (what the findings behind the cause point at) ahead of all others."""
     cause = CAUSES[cause_id]
     own = cause.by_framework.get(framework or "", ())
     covered = {topic for fix in own for topic in fix.topics}
     chosen = list(own) + [fix for fix in cause.generic if not fix.topics or not covered.issuperset(fix.topics)]
+    chosen.sort(key=lambda fix: not set(fix.topics) & set(first_topics))  # stable: the order above within each group
     return tuple(_render(fix, numbers) for fix in chosen)
 
 

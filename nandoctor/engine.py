@@ -93,7 +93,8 @@ def rank_causes(findings: list[Finding], framework: str | None) -> list[Cause]:
         items.sort(key=lambda item: -item[0])
         rule_ids = tuple(dict.fromkeys(finding.rule_id for _, finding in items))
         numbers = fix_numbers([finding for _, finding in items])
-        causes.append(Cause(id=cause_id, score=round(noisy_or(items), 3), title=CAUSES[cause_id].title, findings=rule_ids, fixes=fixes_for(cause_id, framework, numbers)))
+        first_topics = tuple(dict.fromkeys(topic for _, finding in items for topic in finding.fix_topics))
+        causes.append(Cause(id=cause_id, score=round(noisy_or(items), 3), title=CAUSES[cause_id].title, findings=rule_ids, fixes=fixes_for(cause_id, framework, numbers, first_topics)))
     causes.sort(key=lambda cause: (-cause.score, cause.id))
     return causes
 

@@ -134,6 +134,7 @@ class Finding:
     causes: Mapping[str, float] = field(default_factory=dict)  # cause id -> weight 0..1
     source: str | None = None  # file where the onset point was logged
     line: int | None = None  # its line (text logs) or record index (event files)
+    fix_topics: tuple[str, ...] = ()  # the fixes that address this finding first (`causes.Fix.topics`)
 
     @property
     def family(self) -> str:

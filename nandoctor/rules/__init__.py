@@ -53,6 +53,7 @@ class Rule:
     requires: ClassVar[tuple[str, ...]] = ("train_loss",)
     optional: ClassVar[tuple[str, ...]] = ()
     causes: ClassVar[tuple[str, ...]] = ()
+    fix_topics: ClassVar[tuple[str, ...]] = ()  # fix topics that address this rule's finding: its causes list those fixes first
     params: ClassVar[dict[str, Param]] = {}
 
     def __init__(self, overrides: dict[str, Any] | None = None):
@@ -101,6 +102,7 @@ class Rule:
             causes=causes if causes is not None else {cause: 1.0 for cause in self.causes},
             source=source,
             line=line,
+            fix_topics=self.fix_topics,
         )
 
     @classmethod

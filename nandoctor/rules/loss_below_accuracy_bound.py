@@ -62,6 +62,7 @@ class LossBelowAccuracyBound(Rule):
     requires = ("train_loss",)
     optional = ("accuracy", "val_loss", "val_accuracy")
     causes = ("bad_input", "vanishing_or_stalled")
+    fix_topics = ("loss",)
     params = {
         "margin": Param(0.05, "how far below the bound an accuracy must be to count"),
         "min_points": Param(3, "fewest points logged by both series"),

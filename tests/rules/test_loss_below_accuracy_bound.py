@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nandoctor.api import run_analysis
 from nandoctor.features import Facts
 from nandoctor.load import load_paths
 from nandoctor.rules.loss_below_accuracy_bound import LossBelowAccuracyBound
+from tests.conftest import REPO
 from tests.rules.builders import make_run
 
 
@@ -117,3 +119,11 @@ def test_deepfd_wrong_loss_runs_fire_and_their_cross_entropy_siblings_do_not(rea
         "4ad0c8af-loss_mean_absolute_error-iter_1-log.csv",
     }
     assert len(fired) > 20  # the other seeded faults (lr, optimiser, epochs, activation) and the originals
+
+
+def test_the_report_of_a_wrong_loss_run_leads_with_the_loss_fix():
+    """Our corpus' PyTorch run trained with MSE on softmax outputs: bad input, and the first fix names the loss."""
+    (diagnosis,) = run_analysis([str(REPO / "corpus" / "bad_input" / "mlp-digits-mse-on-softmax-sgd-tb")], jobs=1).diagnoses
+    cause = diagnosis.causes[0]
+    assert (cause.id, cause.findings) == ("bad_input", ("IMP003",))
+    assert cause.fixes[0].startswith("Train a classifier with cross-entropy on its logits")
