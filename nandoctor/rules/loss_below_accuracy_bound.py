@@ -21,7 +21,8 @@ class LossBelowAccuracyBound(Rule):
     steps both were logged: a point whose accuracy is more than `margin` below the least accuracy a
     cross-entropy of that value allows, 2·exp(-loss) - 1. The rule fires when at least
     `min_points` points are compared and at least `min_share` of them break the bound. Negative
-    losses are IMP002's; accuracies in percent are read as fractions.
+    losses are IMP002's; accuracies in percent are read as fractions. A run that logs no accuracy
+    beside a loss (train or validation pair) is not applicable.
 
     ## Why it matters
     By Jensen's inequality a mean cross-entropy L means a mean probability of the true class of at
