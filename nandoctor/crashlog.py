@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from .discover import one_line
+from .readers import HEAD_BYTES
 
 TAIL_BYTES = 16 * 1024  # where a crash ends a log: a traceback's last frames and its exception line
 MAX_SHOWN = 200  # characters of the crash line quoted in the one-line message
@@ -76,10 +77,10 @@ def crash_line(tail: bytes) -> str | None:
 
 
 def _tail(path: Path, head: bytes) -> bytes:
-    """The last TAIL_BYTES of the file: the head itself when it holds the whole file."""
+    """The last TAIL_BYTES of the file: the head itself when it holds the whole file (shorter than a head)."""
+    if len(head) < HEAD_BYTES:
+        return head[-TAIL_BYTES:]
     try:
-        if os.stat(path).st_size <= len(head):
-            return head[-TAIL_BYTES:]
         return _read_tail(path)
     except OSError:
         return head[-TAIL_BYTES:]

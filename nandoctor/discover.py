@@ -90,10 +90,9 @@ def discover(given: str, display: str | None = None) -> tuple[list[RunSpec], lis
     if stat.S_ISDIR(mode):
         unclaimed: list[str] = []
         runs = _discover_folder(path, given, problems, unclaimed)
+        problems.extend(_crashes_apart_from_runs(runs, path, given, unclaimed))
         if not runs and not problems:
-            problems.extend(_crashes_or_nothing_found(path, given, unclaimed))
-        elif runs:
-            problems.extend(_crashed_runs_beside(runs, path, given, unclaimed))
+            problems.append(Problem(given, f"no training logs found (looked for {KNOWN_FORMATS})"))
         return runs, problems
     if not stat.S_ISREG(mode):
         return [], [Problem(given, _special_file(mode))]  # never opened: reading a fifo would block
@@ -103,43 +102,51 @@ def discover(given: str, display: str | None = None) -> tuple[list[RunSpec], lis
     return [RunSpec(id=path.name, display=given, files=[log])], problems
 
 
-def _crashes_or_nothing_found(root: Path, given: str, unclaimed: list[str]) -> list[Problem]:
-    """Why a folder gave no run: the crash its console logs end in, or that it holds no training logs.
-    `unclaimed` are the files the walk sniffed and no reader claimed, searched in os.walk's order."""
-    from .crashlog import crash_logs_among
-
+def _crashes_apart_from_runs(runs: list[RunSpec], root: Path, given: str, unclaimed: list[str]) -> list[Problem]:
+    """The crashes that end the console logs of folders apart from every run: a job that died before it
+    logged a metric (its folder holds a config and a traceback) would otherwise vanish from the report,
+    or be reported as "no training logs found" when it is all the PATH holds. A folder that holds a
+    run, lies inside one or holds one below it is not searched: the run speaks for itself.
+    `unclaimed` are the files the walk sniffed and no reader claimed. Folders are compared as paths
+    relative to the PATH given ("." for itself), whichever way the walk and pathlib spelled them."""
     below = _Below(root, given)
-    crashes = [Problem(below.display(path), reason) for path, reason in crash_logs_among(sorted(unclaimed, key=lambda path: _walk_order(below, path)))]
-    return crashes or [Problem(given, f"no training logs found (looked for {KNOWN_FORMATS})")]
+    run_folders = {_run_folder(below, log) for spec in runs for log in spec.files}
+    holding_runs = {folder for run_folder in run_folders for folder in _up_to_root(run_folder)}
 
+    def apart(path: str) -> bool:
+        folder = _parent(below.relative(path))
+        return folder not in holding_runs and run_folders.isdisjoint(_up_to_root(folder))
 
-def _crashed_runs_beside(runs: list[RunSpec], root: Path, given: str, unclaimed: list[str]) -> list[Problem]:
-    """The crashes that end the console logs of folders apart from every run in a sweep: a job that died
-    before it logged a metric (its folder holds a config and a traceback), which would otherwise vanish
-    from the report. A folder that holds a run, lies inside one or holds one below it is not searched."""
-    from .crashlog import crash_logs_among
-
-    run_folders = {os.path.dirname(os.fspath(log.path)) for spec in runs for log in spec.files}
-    holding_runs = set()  # every run folder and the folders above it
-    for folder in run_folders:
-        while folder not in holding_runs and len(folder) >= len(os.fspath(root)):
-            holding_runs.add(folder)
-            folder = os.path.dirname(folder)
-
-    def apart(folder: str) -> bool:
-        if folder in holding_runs:
-            return False
-        while len(folder) > len(os.fspath(root)):
-            folder = os.path.dirname(folder)
-            if folder in run_folders:
-                return False
-        return True
-
-    candidates = [path for path in unclaimed if apart(os.path.dirname(path))]
+    candidates = [path for path in unclaimed if apart(path)]
     if not candidates:
         return []
-    below = _Below(root, given)
+    from .crashlog import crash_logs_among
+
     return [Problem(below.display(path), reason) for path, reason in crash_logs_among(sorted(candidates, key=lambda path: _walk_order(below, path)))]
+
+
+def _run_folder(below: _Below, log: LogFile) -> str:
+    """The folder of the run a log belongs to, relative to the PATH given: its own, the one above a
+    Keras `train/`/`validation/` folder of event files, or an MLflow run's above `metrics/` (as
+    `_group_into_runs` groups them)."""
+    if log.format == "mlflow":
+        return below.relative(os.fspath(_mlflow_run_folder(below.root, log.path)))
+    folder = _parent(below.relative(os.fspath(log.path)))
+    if log.format == "tensorboard" and folder != "." and os.path.basename(folder) in SPLIT_FOLDERS:
+        return _parent(folder)
+    return folder
+
+
+def _parent(relative: str) -> str:
+    return os.path.dirname(relative) or "."
+
+
+def _up_to_root(relative: str):
+    """A relative folder, then each folder above it, up to the PATH given (".")."""
+    while relative != ".":
+        yield relative
+        relative = _parent(relative)
+    yield "."
 
 
 def _walk_order(below: _Below, path: str) -> tuple[tuple[str, ...], str]:

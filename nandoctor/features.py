@@ -423,6 +423,27 @@ def value_at_step(series: Series | None, step: int) -> float | None:
     return float(series.values[index])
 
 
+def accuracy_scale(values: np.ndarray) -> float:
+    """An accuracy series' top: 100 when its typical value is above 2 (a percentage, as mmdetection
+    logs `acc: 95.1367`; a fraction cannot be), else 1."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        return 100.0 if np.median(finite) > 2.0 else 1.0
+
+
+def common_steps(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """np.intersect1d(first, second, return_indices=True); for strictly increasing steps (the usual log) by one binary search."""
+    if first.size > 1 and second.size > 1 and bool(np.all(first[1:] > first[:-1])) and bool(np.all(second[1:] > second[:-1])):
+        position = np.searchsorted(second, first)
+        inside = position < second.size
+        shared = np.flatnonzero(inside)
+        shared = shared[second[position[shared]] == first[shared]]
+        return first[shared], shared, position[shared]
+    return np.intersect1d(first, second, return_indices=True)
+
+
 # ---- per-run cache ---------------------------------------------------------------------------------
 
 class Facts:

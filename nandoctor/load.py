@@ -38,7 +38,7 @@ def load_run(spec: RunSpec, *, verify_crc: bool = True) -> tuple[Run | None, lis
     problems: list[Problem] = []
     series: list[Series] = []
     # Files of the run that discovery could not open: reported there already; here they make LOG004.
-    events: list[RunEvent] = [RunEvent("unreadable", f"{problem.path}: {problem.message}", source=problem.path) for problem in spec.unreadable]
+    events: list[RunEvent] = [RunEvent("unreadable", str(problem), source=problem.path) for problem in spec.unreadable]
     sources: list[Source] = []
     meta: dict[str, Any] = {}
     for log in spec.files:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from nandoctor import features
 from nandoctor.features import first_nonfinite_index, nonfinite_kind
 from nandoctor.model import Series
-from nandoctor.rules import exploding_gradients, hidden_nan, loss_scale_collapse, nan_after_growth, nonfinite_validation, post_warmup_instability
+from nandoctor.rules import exploding_gradients, hidden_nan, loss_scale_collapse, loss_spike, nan_after_growth, nonfinite_validation, post_warmup_instability
 
 special = st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -1.0])
 values_strategy = st.lists(st.one_of(st.floats(0.01, 100.0), st.sampled_from([1.0, 2.0, 4.0, 0.5]), special), max_size=120)
@@ -226,3 +226,56 @@ def test_evaluations_beside_finite_training_are_those_the_window_loop_finds(trai
             by_window.append(index)
         assert np.array_equal(nonfinite_validation._train_around(train, val, index), neighbours, equal_nan=True)
     assert chosen == by_window
+
+
+# ---- SPK001 --------------------------------------------------------------------------------------
+
+
+def spikes_by_point(values: np.ndarray, params: dict) -> list:
+    """SPK001's scan as a loop over points, with statistics.median for the residuals' median and MAD."""
+    logs = features.log_values(values)
+    alpha, warmup, history = float(params["alpha"]), int(params["warmup_points"]), max(1, int(params["history"]))
+    min_jump, mad_multiple = math.log(float(params["ratio"])), float(params["mad_multiple"])
+    spikes, recent = [], []
+    baseline, accepted, index = math.nan, 0, 0
+    while index < values.size:
+        value = float(logs[index])
+        if math.isnan(value):
+            index += 1
+            continue
+        if math.isnan(baseline):
+            baseline, accepted, index = value, accepted + 1, index + 1
+            continue
+        jump = value - baseline
+        if accepted >= warmup and len(recent) >= warmup - 1 and jump >= min_jump:
+            window = recent[-history:]
+            needed = min_jump
+            if window:
+                center = statistics.median(window)
+                needed = max(min_jump, center + mad_multiple * 1.4826 * statistics.median([abs(item - center) for item in window]))
+            if jump >= needed:
+                spike = loss_spike.follow_spike(values, logs, index, baseline, params)
+                spikes.append(spike)
+                if spike.outcome != "recovered":
+                    break
+                index += spike.recovery_points  # resume at the recovered point, baseline and residuals unchanged
+                continue
+        recent.append(jump)
+        baseline = alpha * value + (1 - alpha) * baseline
+        accepted, index = accepted + 1, index + 1
+    return spikes
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(20, 4000), st.integers(0, 12), st.booleans())
+def test_spikes_are_the_point_loops(seed, points, spike_count, with_nan):
+    """The block scan (numpy), the short scans after a spike (plain floats) and their hand-overs find
+    what a point-by-point loop finds, spike for spike."""
+    rng = np.random.default_rng(seed)
+    values = np.exp(rng.normal(0, 0.05, points).cumsum() * 0.1) * np.exp(-np.arange(points) / points)
+    for index in rng.integers(0, points, spike_count):
+        values[index] *= rng.uniform(1.5, 20)
+    if with_nan:
+        values[rng.integers(0, points, 3)] = math.nan
+    params = dict(loss_spike.LossSpike().values)
+    assert [astuple(spike) for spike in loss_spike.find_spikes(values, params)] == [astuple(spike) for spike in spikes_by_point(values, params)]

@@ -432,7 +432,7 @@ class _StdlibReading:
         self.ragged_rows, self.first_ragged_line = 0, 0
         self.damaged, self.first_damaged_line = 0, 0
         self.previous_end = 0  # line_num after the previous record
-        self.last_record: tuple[list[str], int, int] | None = None  # fields, line, row of the last data row
+        self.last_record: tuple[list[str], int, int, bool] | None = None  # fields, line, row of the last data row, and whether it held a number
         self.damage: list[tuple[str, int | None]] = []
         self.discarded = _ColumnBuilder("")  # the sink of columns past MAX_COLUMNS
         self.discarded.rows, self.discarded.values = _Discarded(), _Discarded()
@@ -475,7 +475,7 @@ class _StdlibReading:
                 for column, text in junk:
                     column.add_junk(line, text, found_number)
             lines.append(line)
-            self.last_record = (fields, line, row)
+            self.last_record = (fields, line, row, found_number)
 
     def _irregular_record_is_data(self, fields: list[str], line: int) -> bool:
         """A blank line, the first header, a header of another width, or a ragged data row (True)."""
@@ -507,8 +507,9 @@ class _StdlibReading:
         else:
             self.header = names
         self.warnings.extend(warning for warning in warnings[:10] if warning not in self.warnings)
-        if len(warnings) > 10:
-            self.warnings.append(f"... and {len(warnings) - 10} more duplicate column names")
+        more = f"... and {len(warnings) - 10} more duplicate column names"
+        if len(warnings) > 10 and more not in self.warnings:  # once, like the others, for a header repeated
+            self.warnings.append(more)
         kept = self._columns_to_keep(names, line)
         self.positions = [self.columns.setdefault(name, _ColumnBuilder(name)) if keep else self.discarded for name, keep in zip(names, kept)]
 
@@ -541,7 +542,7 @@ class _StdlibReading:
         """A last line cut off mid-write loses its last cell: "1.5e-05" may have been written as "1.5"."""
         if self.last_record is None:
             return None
-        fields, line, row = self.last_record
+        fields, line, row, held_number = self.last_record
         if len(fields) >= len(self.positions) or not fields[-1].strip():
             return None
         column = self.positions[len(fields) - 1]
@@ -554,7 +555,7 @@ class _StdlibReading:
             column.junk_count -= 1  # it was counted as junk ("1.5e-" is a cut number, not junk)
             if column.junk_count == 0:
                 column.first_junk = None
-            if column.lost_count and column.first_lost is not None:
+            if held_number:  # then it was also counted as a number lost (`add_junk`)
                 column.lost_count -= 1
                 if column.lost_count == 0:
                     column.first_lost = None
@@ -726,10 +727,10 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
             if int(np.count_nonzero(whole == ord(delimiter))) != lines * (len(header_fields) - 1):
                 return None
             if block.find(b"a", first_data, cut) >= 0 or block.find(b"A", first_data, cut) >= 0:
-                cell_ends = _cell_ends(buffer, 0, cut, count == 0, delimiter, len(header_fields))
+                cell_ends = _cell_ends(buffer, cut, count == 0, delimiter, len(header_fields))
                 if cell_ends is None:
                     return None
-                parts.append(_literal_nan_cells(buffer, cell_ends, first_data, cut, -1, line_count))
+                parts.append(_literal_nan_cells(buffer, cell_ends, first_data, cut, line_count))
             line_count += lines
             if not count:
                 break
@@ -766,20 +767,19 @@ def _has_long_line(block: bytearray, stop: int) -> bool:
     return False
 
 
-def _cell_ends(buffer: np.ndarray, start: int, stop: int, cut_off: bool, delimiter: str, width: int) -> np.ndarray | None:
-    """Per line of buffer[start:stop] (whole lines; the last without its line break when `cut_off`), the
+def _cell_ends(buffer: np.ndarray, stop: int, cut_off: bool, delimiter: str, width: int) -> np.ndarray | None:
+    """Per line of buffer[:stop] (whole lines; the last without its line break when `cut_off`), the
     byte offset where each of its `width` cells ends (at its delimiter or line break, or `stop`), or
     None when some line holds another number of cells.
 
     One pass finds every delimiter and line break; the lines are rectangular exactly when every
     `width`-th of them, and only those, is a line break.
     """
-    block = buffer[start:stop]
+    block = buffer[:stop]
     is_separator = block == ord("\n")
     line_breaks = int(np.count_nonzero(is_separator))
     is_separator |= block == ord(delimiter)
     separators = np.flatnonzero(is_separator)
-    separators += start
     if cut_off:
         separators = np.append(separators, stop)  # a last line without a newline
         line_breaks += 1
@@ -793,16 +793,16 @@ def _cell_ends(buffer: np.ndarray, start: int, stop: int, cut_off: bool, delimit
     return ends
 
 
-def _literal_nan_cells(buffer: np.ndarray, cell_ends: np.ndarray, start: int, stop: int, previous_end: int, first_line: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _literal_nan_cells(buffer: np.ndarray, cell_ends: np.ndarray, start: int, stop: int, first_line: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The data rows, column positions and values of the cells of data[start:stop] that are a nan
     spelling (a point, as `float()` reads it, sign included): pandas read them as NaN, like the empty
-    and not-logged cells. `cell_ends` holds the block's lines, the first being line `first_line`
-    (0 is the header), and `previous_end` is where the line before them ends.
+    and not-logged cells. `cell_ends` holds the block's lines from its byte 0, the first being line
+    `first_line` (0 is the header).
 
     Every nan spelling holds an `a`, and numbers never do: only the cells around an `a` are looked at.
     """
     letters = np.flatnonzero((buffer[start:stop] | 0x20) == ord("a")) + start
-    flat = np.concatenate(([previous_end], cell_ends.ravel()))
+    flat = np.concatenate(([-1], cell_ends.ravel()))  # the block's first line starts at byte 0
     cells = np.unique(np.searchsorted(flat, letters))  # the cell holding each `a` (its end is after it), from 1
     ends, starts = flat[cells], flat[cells - 1] + 1
     cells -= 1

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts, learning_rate_near, loss_series
+from ..features import Facts, accuracy_scale, learning_rate_near, loss_series
 from ..model import Finding, Run, Series
 from . import Param, Rule
 
@@ -118,16 +118,6 @@ def accuracy_out_of_range(values: np.ndarray, slack: float) -> tuple[int | None,
     with np.errstate(invalid="ignore"):
         outside = np.flatnonzero(np.isfinite(values) & ((values < -slack) | (values > scale * (1 + slack))))
     return (int(outside[0]) if outside.size else None), scale
-
-
-def accuracy_scale(values: np.ndarray) -> float:
-    """An accuracy series' top: 100 when its typical value is above 2 (a percentage, as mmdetection
-    logs `acc: 95.1367`; a fraction cannot be), else 1."""
-    finite = values[np.isfinite(values)]
-    if not finite.size:
-        return 1.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        return 100.0 if np.median(finite) > 2.0 else 1.0
 
 
 def _name_certainty(name: str) -> int:

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import KERAS_CLIP_LOSSES, Facts, learning_rate_near, longest_run
+from ..features import KERAS_CLIP_LOSSES, Facts, common_steps, learning_rate_near, longest_run
 from ..model import Finding, Run, Series
 from . import Param, Rule
 
@@ -206,17 +206,6 @@ def clip_match(loss: Series, accuracy: Series, tolerance: float, min_error_rate:
             whole_run = frozen and start == 0 and bool(np.all(logged == stretch[0]))
             best = ClipMatch(loss, index, int(steps[start]), length, ceiling, float(accuracies[start]), float(values[start]), float(relative[start]), float(np.max(stretch)), frozen, whole_run)
     return best
-
-
-def common_steps(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """np.intersect1d(first, second, return_indices=True); for strictly increasing steps (the usual log) by one binary search."""
-    if first.size > 1 and second.size > 1 and bool(np.all(first[1:] > first[:-1])) and bool(np.all(second[1:] > second[:-1])):
-        position = np.searchsorted(second, first)
-        inside = position < second.size
-        shared = np.flatnonzero(inside)
-        shared = shared[second[position[shared]] == first[shared]]
-        return first[shared], shared, position[shared]
-    return np.intersect1d(first, second, assume_unique=False, return_indices=True)
 
 
 def saturated_match(loss: Series, accuracy: Series | None, params: dict, ceilings: tuple[float, ...] = KERAS_CLIP_LOSSES) -> ClipMatch | None:

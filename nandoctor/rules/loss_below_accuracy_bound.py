@@ -7,10 +7,9 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features import Facts
+from ..features import Facts, accuracy_scale, common_steps
 from ..model import Finding, Run, Series
 from . import Param, Rule, has_role
-from .impossible_values import accuracy_scale
 
 
 class LossBelowAccuracyBound(Rule):
@@ -111,7 +110,6 @@ class Breach:
     below: int
     median_gap: float  # over the points below the bound
     index: int  # in the loss series: the first point below the bound
-    step: int
     loss_value: float
     accuracy_value: float
     bound: float
@@ -119,6 +117,10 @@ class Breach:
     @property
     def share(self) -> float:
         return self.below / self.compared
+
+    @property
+    def step(self) -> int:
+        return int(self.loss.steps[self.index])
 
 
 def least_accuracy(loss: np.ndarray) -> np.ndarray:
@@ -130,7 +132,7 @@ def compare(loss: Series | None, accuracy: Series | None, margin: float) -> Brea
     """The points where `accuracy` falls more than `margin` below the bound its loss sets (None when none does)."""
     if loss is None or accuracy is None or not len(loss) or not len(accuracy):
         return None
-    _, at_loss, at_accuracy = np.intersect1d(loss.steps, accuracy.steps, assume_unique=False, return_indices=True)
+    _, at_loss, at_accuracy = common_steps(loss.steps, accuracy.steps)
     losses = loss.values[at_loss]
     fractions = accuracy.values[at_accuracy] / accuracy_scale(accuracy.values)
     usable = np.isfinite(losses) & np.isfinite(fractions) & (losses >= 0)
@@ -144,4 +146,4 @@ def compare(loss: Series | None, accuracy: Series | None, margin: float) -> Brea
         return None
     first = int(below[0])
     index = int(at_loss[first])
-    return Breach(loss, accuracy, int(losses.size), int(below.size), float(np.median(gaps[below])), index, int(loss.steps[index]), float(losses[first]), float(fractions[first]), float(bounds[first]))
+    return Breach(loss, accuracy, int(losses.size), int(below.size), float(np.median(gaps[below])), index, float(losses[first]), float(fractions[first]), float(bounds[first]))

@@ -95,8 +95,8 @@ class Overfitting(Rule):
         if trend < self.trend_z:
             return  # the last evaluations are high, but no more than noise around a flat curve
         with np.errstate(over="ignore", invalid="ignore"):
-            rise = float(np.median(last)) - best_value
             typical_last = float(np.median(last))
+            rise = typical_last - best_value
         fall = float(values[0]) - best_value
         if best > 0 and fall > 0 and rise < self.min_rise_of_drop * fall:
             return

@@ -120,6 +120,9 @@ def test_a_job_that_crashed_before_its_first_metric_is_named_in_a_sweep_not_drop
     shutil.copytree(SAMPLES / "keras-csv-healthy", sweep / "ok")
     (sweep / "ok" / "logs").mkdir()
     (sweep / "ok" / "logs" / "stderr.txt").write_bytes(python_crash(OUT_OF_MEMORY))  # inside a run: its metrics tell
+    shutil.copytree(SAMPLES / "keras-tf2-overfitting", sweep / "keras")  # a run of train/ and validation/ event files
+    (sweep / "keras" / "logs").mkdir()
+    (sweep / "keras" / "logs" / "stderr.txt").write_bytes(python_crash(OUT_OF_MEMORY))  # inside that run too
     (sweep / "crash-at-top.log").write_bytes(python_crash(OUT_OF_MEMORY))  # beside the runs, not a run of its own
     job = sweep / "job-7"
     job.mkdir()
@@ -130,10 +133,24 @@ def test_a_job_that_crashed_before_its_first_metric_is_named_in_a_sweep_not_drop
     result = nandoctor("analyze", sweep, "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert [run["id"] for run in report["runs"]] == ["ok"]
+    assert [run["id"] for run in report["runs"]] == ["keras", "ok"]
     message = "no metrics nandoctor reads: the log ends in a crash (RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity))"
     assert report["errors"] == [{"path": str(job / "stdout.txt"), "message": message}]
     assert result.stderr.splitlines() == [f"nandoctor: {job / 'stdout.txt'}: {message}"]
+
+
+def test_a_damaged_entry_beside_a_crashed_console_log_does_not_hide_the_crash(tmp_path):
+    run = tmp_path / "job-8"
+    run.mkdir()
+    (run / "stdout.txt").write_bytes(python_crash(OUT_OF_MEMORY))
+    (run / "last.ckpt").symlink_to(tmp_path / "gone.ckpt")
+    result = nandoctor("analyze", run)
+    assert result.returncode == 2
+    assert_no_traceback(result.stderr)
+    assert result.stderr.splitlines() == [
+        f"nandoctor: {run / 'last.ckpt'}: a symbolic link to nothing (its target is gone); not read",
+        f"nandoctor: {run / 'stdout.txt'}: no metrics nandoctor reads: the log ends in a crash (RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity))",
+    ]
 
 
 def test_a_run_folder_of_only_a_crashed_console_log_names_the_crash_not_no_logs_found(tmp_path):

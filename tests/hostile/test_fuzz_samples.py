@@ -17,7 +17,7 @@ import pytest
 from nandoctor.api import run_analysis
 from nandoctor.cli import schema_text
 
-from .helpers import SAMPLES, assert_no_traceback, exit_status, fingerprint, nandoctor
+from .helpers import SAMPLES, assert_no_traceback, fingerprint, nandoctor
 
 # ~2,400 in-process cases by default (a few tens of seconds); HOSTILE_FUZZ=50000 hunts harder.
 CASES_PER_FILE = int(os.environ.get("HOSTILE_FUZZ", "2400")) // 8
@@ -68,7 +68,6 @@ def mutate(data: bytes, donors: list[bytes], rng: random.Random) -> tuple[bytes,
 
 def _check(analysis, where: str) -> None:
     assert analysis.rule_errors == [], f"{where}: {analysis.rule_errors}"
-    assert exit_status(analysis) in (0, 1, 2)
     for problem in analysis.problems:
         assert "\n" not in str(problem), f"{where}: {problem!r}"
 

@@ -8,8 +8,8 @@ that a real TensorBoard writer is still appending to while it is read.
 from __future__ import annotations
 
 import json
-import struct
 import threading
+import time
 
 import pytest
 
@@ -190,7 +190,8 @@ def test_a_file_still_being_written_by_tensorboard_reads_as_a_growing_prefix(tmp
     started.wait(30)
     (path,) = tmp_path.glob("*tfevents*")
     reads, previous = 0, -1
-    while thread.is_alive() or reads == 0:
+    deadline = time.monotonic() + 60
+    while (thread.is_alive() or reads == 0) and time.monotonic() < deadline:  # a reader that always fails must fail the test, not hang it
         try:
             part = tb.read(path)
         except ReadError as error:  # only before the first record is complete
@@ -224,4 +225,3 @@ def test_an_event_file_that_grows_between_sniffing_and_reading_is_read_to_where_
     part = tb.read(path)
     assert len(part.series[0]) == STEPS // 2  # file_version + the scalars before `half`, plus the one appended
     assert [event.kind for event in part.events] == ["truncated"]
-    assert struct.unpack_from("<Q", data, half)[0] > 0

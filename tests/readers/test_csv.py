@@ -599,3 +599,14 @@ def test_realworld_lightning_nan_tail_is_kept_as_points(realworld):
     first_nan = int(np.flatnonzero(np.isnan(mean_loss.values))[0])
     assert int(mean_loss.steps[first_nan]) == 218 and np.isnan(mean_loss.values[first_nan:]).all()
     assert run.framework == "lightning" and mean_loss.step_unit == "step"
+
+
+@pytest.mark.parametrize("engine", ["stdlib", "pandas"])
+def test_a_cut_off_last_line_without_numbers_keeps_an_earlier_lost_cell(tmp_path, engine):
+    """The cut-off cell "zz" was never counted as a lost number (its row holds none): the junk cell of
+    line 2, beside numbers, is still reported."""
+    path = tmp_path / "metrics.csv"
+    path.write_text("loss,step,acc\nabc,1,0.1\n2.0,2,0.2\nzz")
+    kinds = {event.kind: event.message for event in csv_reader.read(path, engine=engine).events}
+    assert kinds["truncated"] == "line 4 was cut off mid-write"
+    assert kinds["corrupt"] == "column 'loss': 1 non-numeric cell in rows of numbers skipped (first at line 2)"
