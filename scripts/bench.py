@@ -222,6 +222,26 @@ def write_lightning_csv(path: Path, rows: int, seed: int = 0, broken: bool = Tru
     return path
 
 
+def write_text_csv(path: Path, rows: int, seed: int = 0) -> Path:
+    """A generic metrics table with text beside the numbers, as a hand-rolled logger writes it: an ISO
+    timestamp on every row and a note every 100th (columns pandas types as text)."""
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        handle.write("time,step,loss,acc,note\n")
+        loss, lines = 2.3, []
+        for step in range(rows):
+            loss *= 0.999999
+            stamp = f"2026-11-24T{step // 3_600_000 % 24:02d}:{step // 60_000 % 60:02d}:{step // 1000 % 60:02d}.{step % 1000:03d}"
+            note = "checkpoint saved" if step % 100 == 0 else ""
+            lines.append(f"{stamp},{step},{loss * (1 + rng.gauss(0, 0.05))!r},{rng.random()!r},{note}\n")
+            if len(lines) >= 100_000:
+                handle.writelines(lines)
+                lines.clear()
+        handle.writelines(lines)
+    return path
+
+
 CAFFE_TEST_EVERY, CAFFE_SNAPSHOT_EVERY = 1000, 10000
 CAFFE_NONFINITE = ("nan", "-nan", "inf", "-nan", "nan")  # what glog prints for a broken loss, cycled
 
@@ -446,6 +466,15 @@ class Inputs:
             return {"path": str(path), "bytes": path.stat().st_size, "rows": self.sizes.csv_rows}
 
         return self.get("csv", make)
+
+    def text_csv(self) -> dict:
+        rows = self.sizes.csv_rows // 2
+
+        def make():
+            path = write_text_csv(self.root / "csv-text" / "metrics.csv", rows)
+            return {"path": str(path), "bytes": path.stat().st_size, "rows": rows}
+
+        return self.get("csv-text", make)
 
     def caffe(self, broken: bool = True) -> dict:
         name = "caffe" if broken else "caffe-finite"
@@ -848,17 +877,17 @@ def section_memory(inputs: Inputs, out: list[str]) -> None:
 
 
 def section_csv(inputs: Inputs, out: list[str]) -> None:
-    info = inputs.csv()
-    path = info["path"]
-    warm(path)
-    tools = {**analyze_and_reader(path, "csv"), "pandas read_csv (C engine)": python_child(CHILD_PANDAS, path), "cat": ["cat", path]}
-    results = interleaved(tools, inputs.sizes.rounds)
-    nonfinite = points_from_reports(results)
-    heading(out, f"CSV (Lightning metrics.csv): {info['bytes'] / 1e6:.0f} MB, {info['rows']:,} rows")
-    out += table(results, reference="pandas read_csv (C engine)")
-    reader_vs_pandas = ratio_of_medians_per_round(results, "nandoctor reader", "pandas read_csv (C engine)", "inproc")
-    reader_vs_pandas_cpu = ratio_of_medians_per_round(results, "nandoctor reader", "pandas read_csv (C engine)", "inproc_cpu")
-    out.append(f"\n- nandoctor's reader in-process (pandas imported beforehand in both): {reader_vs_pandas:.2f}x pandas read_csv's wall time, {reader_vs_pandas_cpu:.2f}x its CPU time (target: the C engine or faster: {'met' if reader_vs_pandas <= 1 else 'MISSED'}). {nonfinite:,} non-finite values kept.")
+    for info, what in ((inputs.csv(), "Lightning metrics.csv"), (inputs.text_csv(), "a generic table with a timestamp and a note column")):
+        path = info["path"]
+        warm(path)
+        tools = {**analyze_and_reader(path, "csv"), "pandas read_csv (C engine)": python_child(CHILD_PANDAS, path), "cat": ["cat", path]}
+        results = interleaved(tools, inputs.sizes.rounds)
+        nonfinite = points_from_reports(results)
+        heading(out, f"CSV ({what}): {info['bytes'] / 1e6:.0f} MB, {info['rows']:,} rows")
+        out += table(results, reference="pandas read_csv (C engine)")
+        reader_vs_pandas = ratio_of_medians_per_round(results, "nandoctor reader", "pandas read_csv (C engine)", "inproc")
+        reader_vs_pandas_cpu = ratio_of_medians_per_round(results, "nandoctor reader", "pandas read_csv (C engine)", "inproc_cpu")
+        out.append(f"\n- nandoctor's reader in-process (pandas imported beforehand in both): {reader_vs_pandas:.2f}x pandas read_csv's wall time, {reader_vs_pandas_cpu:.2f}x its CPU time (target: the C engine or faster: {'met' if reader_vs_pandas <= 1 else 'MISSED'}). {nonfinite:,} non-finite values kept.")
 
 
 def section_caffe(inputs: Inputs, out: list[str]) -> None:

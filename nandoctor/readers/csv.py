@@ -15,6 +15,7 @@ import re
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
+from warnings import catch_warnings, simplefilter
 
 import numpy as np
 
@@ -607,30 +608,23 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     # nan spellings are read as NaN with the not-logged ones, so a column with a literal nan stays
     # numeric (C speed); `_literal_nan_cells` then tells the two apart by the cells' bytes.
     na_options = dict(keep_default_na=False, na_values=sorted(NOT_LOGGED | NAN_SPELLINGS), skip_blank_lines=False)
-    try:  # every cell a number: pandas parses floats straight away (and reads the file in a thread of its own)
-        frame = pandas.read_csv(path, dtype=np.float64, **na_options, **options)
-        data = None
+    try:
+        frame = _read_frame(path, scan.first_line_text, {**na_options, **options})
     except pandas.errors.ParserError:  # a line with more cells than the header (`_scan_file`): the stdlib engine reads around it
         return None
-    except ValueError:  # a cell of text: let pandas find the text columns, which are read cell by cell below
-        data = path.read_bytes()  # one copy for both readings below
-        if len(data) != scan.size:
-            return None  # the file changed since it was scanned: the stdlib engine reads it again
-        try:
-            frame = pandas.read_csv(io.BytesIO(data), low_memory=False, **na_options, **options)
-        except pandas.errors.ParserError:
-            return None
     if len(frame) != scan.line_count - 1:  # the file changed since it was read: the stdlib engine reads it again
         return None
     names, warnings = column_names(header_fields)
     text_positions = [position for position in range(len(names)) if frame[position].dtype.kind not in "iuf"]
-    texts = pandas.read_csv(io.BytesIO(data), usecols=text_positions, dtype=str, na_filter=False, low_memory=False, **options) if text_positions else None
+    texts = _text_cells(path, frame, text_positions, literal_nans, options)
+    if texts is None:
+        return None
     lines = ConsecutiveLines(2, len(frame))
     every_row = None  # the rows of a dense column: made once, shared (nothing writes to rows)
     columns = []
     for position, name in enumerate(names):
         if position in text_positions:
-            columns.append(_column_from_texts(name, texts[position].to_numpy(dtype=object), lines, layout.delimiter != ","))
+            columns.append(_column_from_texts(name, texts[position], lines, layout.delimiter != ","))
             continue
         values = frame[position].to_numpy(dtype=np.float64, copy=False)  # not written to: the column's values are values[rows]
         present = ~np.isnan(values)
@@ -655,6 +649,23 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     return Table(names, columns, lines, [], warnings, None, "pandas")
 
 
+def _read_frame(path: Path, first_line_text: bool, options: dict):
+    """pandas' reading: every cell a number, it parses floats straight away; else it types each column
+    itself, and the text columns are read cell by cell (`_text_cells`). Either way in threads of its own."""
+    import pandas
+
+    if not first_line_text:
+        try:
+            return pandas.read_csv(path, dtype=np.float64, **options)
+        except pandas.errors.ParserError:
+            raise
+        except ValueError:  # a cell of text further on
+            pass
+    with catch_warnings():  # a column typed apart in two parts of the file is read again as text (`_text_cells`)
+        simplefilter("ignore", pandas.errors.DtypeWarning)
+        return pandas.read_csv(path, **options)
+
+
 @dataclass
 class _Scan:
     """What one pass over a quote-free, rectangular file found (see `_scan_file`)."""
@@ -664,6 +675,7 @@ class _Scan:
     literal_nans: dict[int, tuple[np.ndarray, np.ndarray]]  # column position -> (data rows, values)
     size: int
     ends_with_line_break: bool
+    first_line_text: bool  # the first data line holds text: some column is not all numbers
 
 
 def _scan_file(path: Path, delimiter: str) -> _Scan | None:
@@ -682,7 +694,7 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
     header_fields: list[str] | None = None
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     line_count = size = pending = 0
-    ends_with_line_break = False
+    ends_with_line_break = first_line_text = False
     # A line cut off by a block's end moves to the buffer's front and the next block is read after it;
     # a longer one than CSV_FIELD_LIMIT is given up on, so it always fits.
     block = bytearray(SCAN_BLOCK_BYTES + CSV_FIELD_LIMIT + 1)
@@ -718,19 +730,24 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
                     return None
                 first_data = header_end + 1
             first_data_line_here = line_count + (first_data > 0) == 1 and first_data < cut  # line 2 is in this block
-            if first_data_line_here and not _holds_cells(block, first_data, cut, delimiter, len(header_fields)):
-                return None  # the first data line: pandas reads more cells there without an error
+            if first_data_line_here:
+                first_data_end = block.find(b"\n", first_data, cut)
+                first_line = bytes(block[first_data : cut if first_data_end < 0 else first_data_end])
+                if first_line.count(delimiter.encode()) != len(header_fields) - 1:
+                    return None  # the first data line: pandas reads more cells there without an error
+                first_line_text = holds_text(first_line, delimiter)
             if _has_long_line(block, cut):
                 return None
             whole = buffer[:cut]
             lines = int(np.count_nonzero(whole == ord("\n"))) + (count == 0)
             if int(np.count_nonzero(whole == ord(delimiter))) != lines * (len(header_fields) - 1):
                 return None
-            if block.find(b"a", first_data, cut) >= 0 or block.find(b"A", first_data, cut) >= 0:
+            letters = _nan_letters(block, buffer, first_data, cut)
+            if letters.size:
                 cell_ends = _cell_ends(buffer, cut, count == 0, delimiter, len(header_fields))
                 if cell_ends is None:
                     return None
-                parts.append(_literal_nan_cells(buffer, cell_ends, first_data, cut, line_count))
+                parts.append(_literal_nan_cells(buffer, cell_ends, letters, line_count))
             line_count += lines
             if not count:
                 break
@@ -742,13 +759,18 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
     if parts:
         rows, positions, values = (np.concatenate(part) for part in zip(*parts))
         literal_nans = {int(position): (rows[positions == position], values[positions == position]) for position in np.unique(positions)}
-    return _Scan(header_fields, line_count, literal_nans, size, ends_with_line_break)
+    return _Scan(header_fields, line_count, literal_nans, size, ends_with_line_break, first_line_text)
 
 
-def _holds_cells(block: bytearray, start: int, stop: int, delimiter: str, width: int) -> bool:
-    """The line at block[start:] (before `stop`) holds exactly `width` cells."""
-    end = block.find(b"\n", start, stop)
-    return block.count(delimiter.encode(), start, stop if end < 0 else end) == width - 1
+def _nan_letters(block: bytearray, buffer: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """The offsets in block[start:stop] of each "a" between two "n"s, in any case: the only places a nan
+    spelling can be. A block without an "a" (every block of numbers) is passed over at once."""
+    if block.find(b"a", start, stop) < 0 and block.find(b"A", start, stop) < 0:
+        return np.empty(0, dtype=np.int64)
+    lowered = buffer[start:stop] | 0x20
+    letters = np.flatnonzero(lowered[1:-1] == ord("a")) + 1
+    letters = letters[(lowered[letters - 1] == ord("n")) & (lowered[letters + 1] == ord("n"))]
+    return letters + start
 
 
 def _has_long_line(block: bytearray, stop: int) -> bool:
@@ -793,15 +815,14 @@ def _cell_ends(buffer: np.ndarray, stop: int, cut_off: bool, delimiter: str, wid
     return ends
 
 
-def _literal_nan_cells(buffer: np.ndarray, cell_ends: np.ndarray, start: int, stop: int, first_line: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The data rows, column positions and values of the cells of data[start:stop] that are a nan
-    spelling (a point, as `float()` reads it, sign included): pandas read them as NaN, like the empty
-    and not-logged cells. `cell_ends` holds the block's lines from its byte 0, the first being line
-    `first_line` (0 is the header).
+def _literal_nan_cells(buffer: np.ndarray, cell_ends: np.ndarray, letters: np.ndarray, first_line: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The data rows, column positions and values of the cells that are a nan spelling (a point, as
+    `float()` reads it, sign included): pandas read them as NaN, like the empty and not-logged cells.
+    `cell_ends` holds the block's lines from its byte 0, the first being line `first_line` (0 is the
+    header).
 
-    Every nan spelling holds an `a`, and numbers never do: only the cells around an `a` are looked at.
+    Only the cells around the "a" of a possible nan (`letters`, from `_nan_letters`) are looked at.
     """
-    letters = np.flatnonzero((buffer[start:stop] | 0x20) == ord("a")) + start
     flat = np.concatenate(([-1], cell_ends.ravel()))  # the block's first line starts at byte 0
     cells = np.unique(np.searchsorted(flat, letters))  # the cell holding each `a` (its end is after it), from 1
     ends, starts = flat[cells], flat[cells - 1] + 1
@@ -819,13 +840,75 @@ def _literal_nan_cells(buffer: np.ndarray, cell_ends: np.ndarray, start: int, st
     return rows + first_line - 1, positions, np.where(negative, -np.nan, np.nan)
 
 
-def _column_from_texts(name: str, cells: np.ndarray, lines: ConsecutiveLines, decimal_comma: bool) -> Column:
-    """A column pandas could not type as numbers, cell by cell with the stdlib engine's rules."""
-    rows, values = array("q"), array("d")
-    junk_count, first_junk = 0, None
-    for row, text in enumerate(cells):
-        if not text:
+def _text_cells(path: Path, frame, text_positions: list[int], literal_nans: dict, options: dict) -> dict[int, np.ndarray] | None:
+    """Per column pandas could not type as numbers, its cells as written ("" where not logged), or None
+    when the file changed since it was scanned.
+
+    pandas' reading already holds them, but for two things: a not-logged cell and a nan cell are both
+    NaN there (the scan's `literal_nans` tells them apart), and a column typed one way in one part of the
+    file and another way in the next holds numbers beside strings (it is read again, as text).
+    """
+    from pandas.api.types import infer_dtype
+
+    texts, read_again = {}, []
+    for position in text_positions:
+        cells = frame[position].to_numpy(dtype=object)
+        if infer_dtype(cells, skipna=True) not in ("string", "empty"):
+            read_again.append(position)
             continue
+        cells[frame[position].isna().to_numpy()] = ""
+        nan_rows, nan_values = literal_nans.get(position, (None, None))
+        if nan_rows is not None:
+            cells[nan_rows] = np.where(np.signbit(nan_values), "-nan", "nan")
+        texts[position] = cells
+    if read_again:
+        import pandas
+
+        again = pandas.read_csv(path, usecols=read_again, dtype=str, na_filter=False, low_memory=False, **options)
+        if len(again) != len(frame):
+            return None
+        texts.update((position, again[position].to_numpy(dtype=object)) for position in read_again)
+    return texts
+
+
+# The bytes of every cell `float()` or `unusual_cell_value` reads as a number or as "not logged", but
+# for a wrapped number (`_WRAPPED_NUMBER`), which holds a "(". Bytes from 0x80 on may be part of a
+# Unicode digit or space, which `float()` reads too: only ASCII bytes tell.
+_NUMBER_BYTES = frozenset(b"0123456789+-._eE, \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" + b"infinityINFINITYnanNAN" + b"NoneNULLnull<>/")
+_JUNK, _PARENTHESIS, _CELL_END = 1, 2, 4
+# Per byte (a `bytes.translate` table): _JUNK for one no number holds, _PARENTHESIS for "(", _CELL_END for 0.
+_BYTE_FLAGS = bytes(_CELL_END if byte == 0 else _PARENTHESIS if byte == ord("(") else _JUNK * (byte < 0x80 and byte not in _NUMBER_BYTES) for byte in range(256))
+JUNK_CHECK_CELLS = 1 << 16  # cells per block: the temporaries stay small
+
+
+def certainly_junk(texts: np.ndarray) -> np.ndarray:
+    """Per text, whether it holds a byte no number holds and no "(": junk to `float()` and to
+    `unusual_cell_value` alike, without asking either (a timestamp column is a million such cells)."""
+    junk = np.zeros(texts.size, dtype=bool)
+    for start in range(0, texts.size, JUNK_CHECK_CELLS):
+        block = texts[start : start + JUNK_CHECK_CELLS]
+        flags = np.frombuffer(("\x00".join(block) + "\x00").encode("utf-8", "surrogatepass").translate(_BYTE_FLAGS), dtype=np.uint8)
+        starts = np.concatenate(([0], np.flatnonzero(flags == _CELL_END)[:-1] + 1))  # each cell ends at a 0
+        if starts.size == block.size:  # else a cell holds a 0 itself (never in a scanned file): all are asked
+            junk[start : start + block.size] = np.bitwise_or.reduceat(flags, starts) & (_JUNK | _PARENTHESIS) == _JUNK
+    return junk
+
+
+def holds_text(line: bytes, delimiter: str) -> bool:
+    """Whether a line's cells hold a byte no number holds: then pandas cannot type every column as numbers."""
+    return any(line.replace(delimiter.encode(), b"").translate(_BYTE_FLAGS))
+
+
+def _column_from_texts(name: str, cells: np.ndarray, lines: ConsecutiveLines, decimal_comma: bool) -> Column:
+    """A column pandas could not type as numbers, cell by cell with the stdlib engine's rules (only the
+    cells that may be numbers: `certainly_junk` sets the others aside at once)."""
+    written = np.flatnonzero(cells != "")
+    junk = certainly_junk(cells[written])
+    rows, values = array("q"), array("d")
+    junk_count = int(np.count_nonzero(junk))
+    first_junk_row = int(written[junk][0]) if junk_count else None
+    for row in written[~junk].tolist():
+        text = cells[row]
         try:
             value = float(text)
         except ValueError:
@@ -833,12 +916,13 @@ def _column_from_texts(name: str, cells: np.ndarray, lines: ConsecutiveLines, de
                 value = unusual_cell_value(text, decimal_comma)
             except ValueError:
                 junk_count += 1
-                first_junk = first_junk or (int(lines[row]), text.strip()[:40])
+                first_junk_row = row if first_junk_row is None else min(row, first_junk_row)
                 continue
             if value is None:
                 continue
         rows.append(row)
         values.append(value)
+    first_junk = None if first_junk_row is None else (int(lines[first_junk_row]), cells[first_junk_row].strip()[:40])
     return Column(name, np.frombuffer(rows, dtype=np.int64).copy(), np.frombuffer(values, dtype=np.float64).copy(), junk_count, first_junk, junk_count, first_junk[0] if first_junk else None)
 
 

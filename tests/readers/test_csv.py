@@ -507,6 +507,80 @@ def test_pandas_reads_lines_up_to_the_csv_field_limit(tmp_path, last):
         assert_same_parts(csv_reader.read(path, engine="stdlib"), csv_reader.read(path, engine="pandas"))
 
 
+def _text_heavy_table(path: Path, rows: int, text_on_first_line: bool) -> None:
+    """A generic metrics table with text beside the numbers: a timestamp on every row, a sparse note,
+    a loss column that turns to text far into the file (pandas reads large files in parts and types a
+    column part by part), and cells only the cell-by-cell rules read: wrapped numbers, Unicode digits,
+    nan and not-logged spellings among text."""
+    with open(path, "w", newline="") as handle:
+        handle.write("time,step,loss,note,acc\n")
+        for row in range(rows):
+            time = f"2026-11-24T03:{row // 60_000 % 60:02d}:{row // 1000 % 60:02d}.{row % 1000:03d}" if text_on_first_line or row else ""
+            loss = repr(2.0 / (1 + row)) if row < rows * 3 // 4 else ("diverged" if row % 7 == 0 else repr(1.0 / row))
+            note = ("warmup", "tensor(0.5 grad_fn=<MeanBackward0>)", "-NaN", "NA", "\u0661\u0662", " 1_000 ", "np.float32(2.5)", "x(1)")[row // 997 % 8] if row % 997 == 0 else ""
+            handle.write(f"{time},{row},{loss},{note},{row / rows!r}\n")
+
+
+@pytest.mark.parametrize("text_on_first_line", [True, False])
+def test_the_engines_agree_on_a_large_table_with_text_columns(tmp_path, monkeypatch, text_on_first_line):
+    pytest.importorskip("pandas")
+    path = tmp_path / "metrics.csv"
+    _text_heavy_table(path, 200_000, text_on_first_line)
+    assert path.stat().st_size > 6 * 1024 * 1024  # pandas reads it in parts, in threads
+    assert csv_reader.read_table(path, engine="pandas").engine == "pandas"
+    part = csv_reader.read(path, engine="pandas")
+    assert_same_parts(csv_reader.read(path, engine="stdlib"), part)
+    note = next(series for series in part.series if series.name == "note")
+    assert [value for value in note.values.tolist() if not math.isnan(value)][:4] == [0.5, 12.0, 1000.0, 2.5]
+    assert any(math.isnan(value) and math.copysign(1, value) < 0 for value in note.values.tolist())  # -NaN kept, sign and all
+    assert any("column 'loss': " in warning and "'diverged'" in warning for warning in part.warnings)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["1", "0", ".", "e", "E", "+", "-", "_", ",", " ", "\t", "i", "n", "f", "a", "t", "y", "N", "A", "I",
+                                 "o", "u", "l", "L", "U", "/", "<", ">", "x", "T", ":", "(", ")", "tensor(", "np.float32(", "np.int64(",
+                                 "\u0661", "\u00a0", "\u2003", "\x1c", "\x85", "é", "\x00", "'"]), min_size=1, max_size=12).map("".join))
+def test_a_cell_set_aside_as_junk_is_junk_to_the_cell_rules(text):
+    """`certainly_junk` never sets aside a cell that `float()` or `unusual_cell_value` would read."""
+    junk = csv_reader.certainly_junk(np.array([text, "", "1.5", text, ""], dtype=object))
+    assert junk[0] == junk[3] and not junk[1] and not junk[2] and not junk[4]
+    if junk[0]:
+        with pytest.raises(ValueError):
+            float(text)
+        for decimal_comma in (False, True):
+            with pytest.raises(ValueError):
+                csv_reader.unusual_cell_value(text, decimal_comma)
+
+
+any_cell = st.one_of(
+    st.floats(allow_nan=False, width=64).map(repr),
+    st.integers(-(2**70), 2**70).map(str),
+    st.sampled_from(["", "NA", "N/A", "None", "null", "<NA>", "nan", "-nan", "+NaN", "inf", "-Infinity", " 1.5 ", "1_000", "\u0661",
+                     "tensor(0.25)", "np.float32(3)", "oops", "2020-02-14 21:53:05", "True", "x(1)", "1e", "0x10", "é"]),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(any_cell, any_cell), min_size=1, max_size=30))
+def test_any_table_of_numbers_and_text_reads_the_same_by_both_engines(tmp_path_factory, rows):
+    pytest.importorskip("pandas")
+    path = tmp_path_factory.mktemp("hypothesis") / "metrics.csv"
+    path.write_text("step,loss,note\n" + "".join(f"{index},{loss},{note}\n" for index, (loss, note) in enumerate(rows)))
+    try:
+        expected = csv_reader.read(path, engine="stdlib")
+    except ReadError:  # no column of numbers but the step
+        with pytest.raises(ReadError):
+            csv_reader.read(path, engine="pandas")
+        return
+    assert csv_reader.read_table(path, engine="pandas").engine == "pandas"  # not a fallback
+    assert_same_parts(expected, csv_reader.read(path, engine="pandas"))
+
+
+def test_cells_set_aside_as_junk(tmp_path):
+    texts = ["2020-02-14 21:53:05", "warmup", "1.5", "tensor(1.5, device='cuda:0')", "-nan", "N/A", "\u0661\u0662", "1,5", "oops"]
+    assert csv_reader.certainly_junk(np.array(texts, dtype=object)).tolist() == [True, True, False, False, False, False, False, False, True]
+
+
 def test_auto_switches_to_pandas_only_for_large_files(tmp_path, monkeypatch):
     pytest.importorskip("pandas")
     path = tmp_path / "metrics.csv"
