@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,48 +200,50 @@ def _tensor_scalar_builder():
 # ------------------------------------------------------------------------------------ CSV, Caffe
 
 
+def write_table(path: Path, header: str, lines: Iterator[str]) -> Path:
+    """A header line, then the lines 100,000 at a time (a 2M-row table never sits whole in memory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        handle.write(header + "\n")
+        while batch := list(itertools.islice(lines, 100_000)):
+            handle.writelines(batch)
+    return path
+
+
 def write_lightning_csv(path: Path, rows: int, seed: int = 0, broken: bool = True) -> Path:
     """Lightning's CSVLogger metrics.csv: sparse rows (lr every 10th, a val row every 1,000); in a
     broken run the loss turns NaN for the last 0.5 %."""
-    rng = random.Random(seed)
-    nan_from = int(rows * 0.995) if broken else rows
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        handle.write("epoch,lr-Adam,step,train_loss,val_loss\n")
-        loss, lines = 2.3, []
+
+    def lines() -> Iterator[str]:
+        rng = random.Random(seed)
+        nan_from = int(rows * 0.995) if broken else rows
+        loss = 2.3
         for step in range(rows):
             loss *= 0.9999995 if rows > 100_000 else 0.9995
             lr = repr(1e-3 * 0.5 ** (step // max(1, rows // 4))) if step % 10 == 0 else ""
             if step % 1000 == 999:
-                lines.append(f"{step // 10_000},{lr},{step},,{loss * (1.05 + rng.random() * 0.01)!r}\n")
+                yield f"{step // 10_000},{lr},{step},,{loss * (1.05 + rng.random() * 0.01)!r}\n"
             else:
                 value = "nan" if step >= nan_from else repr(loss * (1 + rng.gauss(0, 0.05)))
-                lines.append(f"{step // 10_000},{lr},{step},{value},\n")
-            if len(lines) >= 100_000:
-                handle.writelines(lines)
-                lines.clear()
-        handle.writelines(lines)
-    return path
+                yield f"{step // 10_000},{lr},{step},{value},\n"
+
+    return write_table(path, "epoch,lr-Adam,step,train_loss,val_loss", lines())
 
 
 def write_text_csv(path: Path, rows: int, seed: int = 0) -> Path:
     """A generic metrics table with text beside the numbers, as a hand-rolled logger writes it: an ISO
     timestamp on every row and a note every 100th (columns pandas types as text)."""
-    rng = random.Random(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        handle.write("time,step,loss,acc,note\n")
-        loss, lines = 2.3, []
+
+    def lines() -> Iterator[str]:
+        rng = random.Random(seed)
+        loss = 2.3
         for step in range(rows):
             loss *= 0.999999
             stamp = f"2026-11-24T{step // 3_600_000 % 24:02d}:{step // 60_000 % 60:02d}:{step // 1000 % 60:02d}.{step % 1000:03d}"
             note = "checkpoint saved" if step % 100 == 0 else ""
-            lines.append(f"{stamp},{step},{loss * (1 + rng.gauss(0, 0.05))!r},{rng.random()!r},{note}\n")
-            if len(lines) >= 100_000:
-                handle.writelines(lines)
-                lines.clear()
-        handle.writelines(lines)
-    return path
+            yield f"{stamp},{step},{loss * (1 + rng.gauss(0, 0.05))!r},{rng.random()!r},{note}\n"
+
+    return write_table(path, "time,step,loss,acc,note", lines())
 
 
 CAFFE_TEST_EVERY, CAFFE_SNAPSHOT_EVERY = 1000, 10000
