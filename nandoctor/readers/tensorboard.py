@@ -74,11 +74,7 @@ def _first_header_intact(data) -> bool:
     """Do the first record's 8 length bytes match their masked CRC32C? In plain Python: for one header
     numpy's set-up costs 20 times more, and sniffing asks this of every file of a sweep."""
     (stored,) = struct.unpack_from("<I", data, 8)
-    crc = 0xFFFFFFFF
-    table = _crc_table_list()
-    for byte in bytes(data[:8]):
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return _masked(crc ^ 0xFFFFFFFF) == stored
+    return _masked(_crc32c_of_few_bytes(bytes(data[:8]))) == stored
 
 
 def _is_event(buf, start: int, end: int) -> bool:
@@ -149,10 +145,8 @@ def _number_at_every_byte(mapped: mmap.mmap, code: str) -> np.ndarray:
 
 def _read_mapped(file: _MappedFile, part: RunPart, verify_crc: bool, chunk_records: int, bulk_decode: bool) -> tuple:
     damage = _Damage()
-    if not _first_header_intact(file.view):
-        # Damage in the first record's length, or no event file at all: read on only if intact records follow.
-        if not verify_crc or _resume_point(file, 0, _crc32c_function()) is None:
-            raise ReadError("not a TensorBoard event file: its first record's length checksum does not match, nor does any later record's")
+    if not verify_crc and not _first_header_intact(file.view):
+        raise ReadError(_NOT_AN_EVENT_FILE)  # unchecked, no later record can vouch for the file
     starts, lengths, intact = _checked_records(file, part, verify_crc, damage)
     if not intact.any():
         raise ReadError(f"cut off or damaged before its first complete record: nothing readable in its {file.size} bytes")
@@ -203,11 +197,13 @@ def _resynced_records(file: _MappedFile, verify_crc: bool, crc, damage: "_Damage
         if bad_offset is None:
             break
         resume = _resume_point(file, bad_offset, crc)
+        if resume is None and bad_offset == 0:  # damage in the first length, or no event file at all
+            raise ReadError(_NOT_AN_EVENT_FILE)
         if resume is None:
             damage.bad_header(count, bad_offset, f"no intact record follows: the last {file.size - bad_offset} bytes cannot be read")
             break
         if crc is not None and _payload_intact(file, bad_offset, resume, crc):
-            damage.warnings.append(f"record {count} at byte {bad_offset}: length checksum mismatch, but its data checksum holds up to the next intact record; read")
+            damage.length_recovered(count, bad_offset)
             starts_parts.append(np.array([bad_offset], dtype=np.int64))
             lengths_parts.append(np.array([resume - bad_offset - RECORD_OVERHEAD], dtype=np.int64))
             count += 1
@@ -217,6 +213,7 @@ def _resynced_records(file: _MappedFile, verify_crc: bool, crc, damage: "_Damage
     return np.concatenate(starts_parts), np.concatenate(lengths_parts)
 
 
+_NOT_AN_EVENT_FILE = "not a TensorBoard event file: its first record's length checksum does not match, nor does any later record's"
 RESYNC_WINDOW = 1 << 20  # offsets tested at once when looking for the next intact record
 
 
@@ -436,6 +433,16 @@ def _crc_table_list() -> list[int]:
     return _crc_table().tolist()
 
 
+def _crc32c_of_few_bytes(data: bytes) -> int:
+    """CRC32C (unmasked) a byte at a time in plain Python: for the few bytes of a header the loop
+    costs less than a C or numpy call's set-up, and it needs no crc32c package."""
+    table = _crc_table_list()
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
 def _lengths_intact(lengths: np.ndarray, stored: np.ndarray) -> np.ndarray:
     """Per record: does the masked CRC32C of its 8 length bytes match the stored one?
 
@@ -517,14 +524,7 @@ def _crc_pair_tables() -> tuple[np.ndarray, ...]:
 @functools.cache
 def _crc32c_of_zeros(width: int) -> np.ndarray:
     """Indexed by `width` - length: the standard CRC32C of `length` zero bytes, for the 8 lengths of a width."""
-    table = _crc_table_list()
-    values = []
-    for length in range(width, width - 8, -1):
-        register = 0xFFFFFFFF
-        for _ in range(max(length, 0)):
-            register = table[register & 0xFF] ^ (register >> 8)
-        values.append(register ^ 0xFFFFFFFF)
-    return np.array(values, dtype=np.uint32)
+    return np.array([_crc32c_of_few_bytes(bytes(max(length, 0))) for length in range(width, width - 8, -1)], dtype=np.uint32)
 
 
 # --------------------------------------------------------------------------------- bulk scalar decode
@@ -1065,11 +1065,14 @@ class _Damage:
     events: list[tuple[str, str, int]] = field(default_factory=list)  # (kind, message, record where data was lost)
     counts: dict[str, int] = field(default_factory=dict)
 
-    def _record(self, kind: str, message: str, record: int) -> None:
+    def _record(self, kind: str, message: str, record: int, *, lost: bool = True) -> None:
+        """Every per-record warning comes here, so a file damaged all through stays a few lines.
+        Only a record whose data was lost is an integrity event for the rules."""
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if self.counts[kind] <= MAX_RECORD_WARNINGS:
             self.warnings.append(message)
-            self.events.append(("corrupt", message, record))
+            if lost:
+                self.events.append(("corrupt", message, record))
 
     def bad_payload(self, record: int, offset: int) -> None:
         self._record("checksum", f"record {record} at byte {offset}: data checksum mismatch; record skipped", record)
@@ -1080,6 +1083,10 @@ class _Damage:
     def bad_header(self, record: int, offset: int, outcome: str) -> None:
         self._record("length", f"record {record} at byte {offset}: length checksum mismatch; {outcome}", record)
 
+    def length_recovered(self, record: int, offset: int) -> None:
+        message = f"record {record} at byte {offset}: length checksum mismatch, but its data checksum holds up to the next intact record; read"
+        self._record(_LENGTH_RECOVERED, message, record, lost=False)
+
     def truncated(self, record: int, offset: int, size: int) -> None:
         self.warnings.append(f"truncated at byte {size} (last record incomplete)")
         self.events.append(("truncated", f"truncated at byte {size} (last record incomplete: record {record}, from byte {offset})", record))
@@ -1087,7 +1094,11 @@ class _Damage:
     def summarise(self) -> None:
         for kind, count in self.counts.items():
             if count > MAX_RECORD_WARNINGS:
-                self.warnings.append(f"... and {count - MAX_RECORD_WARNINGS} more records skipped ({kind})")
+                more = count - MAX_RECORD_WARNINGS
+                self.warnings.append(f"... and {more} more records read despite a length checksum mismatch" if kind == _LENGTH_RECOVERED else f"... and {more} more records skipped ({kind})")
+
+
+_LENGTH_RECOVERED = "length recovered"  # a kind of damage whose records were read, not skipped
 
 
 def _finish(part: RunPart, points: _Points, state: _WalkState, damage: _Damage) -> None:

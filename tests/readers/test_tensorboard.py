@@ -449,6 +449,60 @@ def test_many_bad_records_are_summarised_not_listed(tmp_path):
     assert len(part.warnings) == tb.MAX_RECORD_WARNINGS + 1 and part.warnings[-1] == "... and 30 more records skipped (checksum)"
 
 
+def damaged_copy(whole: Path, flips: list[int], name: str) -> Path:
+    """A copy of an event file with one bit flipped at each offset."""
+    data = bytearray(whole.read_bytes())
+    for offset in flips:
+        data[offset] ^= 0x01
+    path = whole.parent.parent / name / whole.name
+    path.parent.mkdir()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_many_damaged_lengths_whose_records_are_read_are_summarised_not_listed(tmp_path):
+    whole = scalar_file(tmp_path, count=1200)
+    starts = record_starts(whole)
+    damaged = list(range(1, 1001, 2))  # 500 records, none next to another: each is framed by its data checksum
+    path = damaged_copy(whole, [starts[record] + 8 for record in damaged], "lengths")  # the length's masked CRC32C
+    part = tb.read(path)
+    assert_same_points(points_of(part), points_of(tb.read(whole)))
+    listed = [f"record {record} at byte {starts[record]}: length checksum mismatch, but its data checksum holds up to the next intact record; read" for record in damaged[: tb.MAX_RECORD_WARNINGS]]
+    assert part.warnings == [*listed, "... and 490 more records read despite a length checksum mismatch"]
+    assert part.events == []  # nothing was lost
+    unchecked = tb.read(path, verify_crc=False)  # lengths unchecked: the damage is not even seen
+    assert unchecked.warnings == [] and unchecked.events == []
+    assert_same_points(points_of(unchecked), points_of(part))
+
+
+def test_every_kind_of_record_damage_is_capped_on_its_own(tmp_path):
+    whole = scalar_file(tmp_path, count=3000)
+    starts = record_starts(whole)
+    read, skipped, corrupt = range(1, 1001, 2), range(1001, 2001, 2), range(2001, 3001, 2)  # 500 of each, none adjacent
+    flips = [starts[record] + 8 for record in read]  # length checksum only
+    flips += [offset for record in skipped for offset in (starts[record] + 8, starts[record] + 12 + 3)]  # and the data
+    flips += [starts[record] + 12 + 3 for record in corrupt]  # data only
+    part = tb.read(damaged_copy(whole, flips, "mixed"))
+    assert sum(len(series) for series in part.series) == 3000 - 1000
+    assert len(part.warnings) == 3 * (tb.MAX_RECORD_WARNINGS + 1)
+    assert part.warnings[-3:] == ["... and 490 more records read despite a length checksum mismatch", "... and 490 more records skipped (length)", "... and 490 more records skipped (checksum)"]
+    assert len(part.events) == 2 * tb.MAX_RECORD_WARNINGS  # only lost records are integrity events
+
+
+def test_a_damaged_first_length_reads_like_an_intact_file_and_says_so_once(tmp_path):
+    whole = scalar_file(tmp_path)
+    path = damaged_copy(whole, [8], "first")  # the file_version record's length checksum
+    part = tb.read(path)
+    assert_same_points(points_of(part), points_of(tb.read(whole)))
+    assert part.warnings == ["record 0 at byte 0: length checksum mismatch, but its data checksum holds up to the next intact record; read"]
+    assert part.events == []
+    with pytest.raises(ReadError, match="first record's length checksum does not match"):
+        tb.read(path, verify_crc=False)  # unchecked, nothing says this is an event file
+    both = tb.read(damaged_copy(whole, [8, 12 + 3], "first_and_data"))  # its data too: the record is skipped
+    assert_same_points(points_of(both), points_of(tb.read(whole)))
+    assert both.warnings == [f"record 0 at byte 0: length checksum mismatch; {record_starts(whole)[1]} bytes skipped, reading resumed at byte {record_starts(whole)[1]}"]
+
+
 def test_without_crc32c_checksums_are_skipped_with_a_warning(tmp_path, monkeypatch):
     whole = scalar_file(tmp_path)
     path = flip_bit(whole, record_starts(whole)[5] + 12 + 2, tmp_path / "events.out.tfevents.flipped")
