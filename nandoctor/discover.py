@@ -126,15 +126,30 @@ def _crashes_apart_from_runs(runs: list[RunSpec], root: Path, given: str, unclai
 
 
 def _run_folder(below: _Below, log: LogFile) -> str:
-    """The folder of the run a log belongs to, relative to the PATH given: its own, the one above a
-    Keras `train/`/`validation/` folder of event files, or an MLflow run's above `metrics/` (as
-    `_group_into_runs` groups them)."""
-    if log.format == "mlflow":
-        return below.relative(os.fspath(_mlflow_run_folder(below.root, log.path)))
-    folder = _parent(below.relative(os.fspath(log.path)))
-    if log.format == "tensorboard" and folder != "." and os.path.basename(folder) in SPLIT_FOLDERS:
+    """The folder of the run a log belongs to, relative to the PATH given."""
+    return _run_folder_of(below, os.fspath(log.path), log.format)
+
+
+def _run_folder_of(below: _Below, path: str, format: str) -> str:
+    """The folder of the run a file of `format` at `path` joins, relative to the PATH given: its own, the
+    one above a Keras `train/`/`validation/` folder of event files, or an MLflow run's above `metrics/`.
+    The one rule for grouping logs, placing unreadable files and finding folders apart from runs."""
+    if format == "mlflow":
+        return below.relative(os.fspath(_mlflow_run_folder(below.root, Path(path))))
+    folder = _parent(below.relative(path))
+    if format == "tensorboard" and folder != "." and os.path.basename(folder) in SPLIT_FOLDERS:
         return _parent(folder)
     return folder
+
+
+def _run_folders_it_may_join(below: _Below, path: str) -> tuple[str, ...]:
+    """The run folders an unreadable file would have joined, likeliest first. Its format is unknown,
+    so its place decides: below an MLflow run's `metrics/` every file is a metric of that run (even in
+    `metrics/train/`, which is no Keras folder); elsewhere it is a log of its own folder's run, else
+    an event file of a Keras split folder joining the run above."""
+    if mlflow_run_folder(Path(path)) is not None:
+        return (_run_folder_of(below, path, "mlflow"),)
+    return tuple(dict.fromkeys((_parent(below.relative(path)), _run_folder_of(below, path, "tensorboard"))))
 
 
 def _parent(relative: str) -> str:
@@ -181,7 +196,7 @@ def _discover_folder(root: Path, given: str, problems: list[Problem], unclaimed:
     syscalls in a sweep of thousands of small runs, and the walk runs before any worker can start.
     The files sniffed that no reader claimed go to `unclaimed` (where a crash log may be)."""
     logs_by_folder: dict[str, list[LogFile]] = {}
-    unreadable_by_folder: dict[str, list[Problem]] = {}
+    unreadable: list[tuple[str, Problem]] = []
     seen_folders: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
     below = _Below(root, given)
@@ -229,24 +244,22 @@ def _discover_folder(root: Path, given: str, problems: list[Problem], unclaimed:
             if log is not None:
                 logs_by_folder.setdefault(folder, []).append(log)
             elif len(problems) > reported:  # a regular file that could not be opened (permission denied)
-                unreadable_by_folder.setdefault(folder, []).extend(problems[reported:])
+                unreadable.extend((entry.path, problem) for problem in problems[reported:])
             else:
                 unclaimed.append(entry.path)
-    runs = _group_into_runs(root, given, logs_by_folder)
-    _attach_unreadable(runs, unreadable_by_folder, below)
+    runs, folder_runs = _group_into_runs(below, logs_by_folder)
+    _attach_unreadable(folder_runs, unreadable, below)
     return runs
 
 
-def _attach_unreadable(runs: list[RunSpec], unreadable_by_folder: dict[str, list[Problem]], below: _Below) -> None:
-    """A file that could not be opened in a run's folder (or its Keras `train/`, `validation/`) may hold
-    that run's data: the run carries it, so its report says it is incomplete (LOG004)."""
-    by_display = {spec.display: spec for spec in runs}
-    for folder, unreadable in unreadable_by_folder.items():
-        owner = by_display.get(below.display(folder))
-        if owner is None and os.path.basename(folder) in SPLIT_FOLDERS and folder != below.root_text:
-            owner = by_display.get(below.display(os.path.dirname(folder)))
+def _attach_unreadable(folder_runs: dict[str, RunSpec], unreadable: list[tuple[str, Problem]], below: _Below) -> None:
+    """A file that could not be opened where a run's logs lie may hold that run's data: the run carries
+    it, so its report says it is incomplete (LOG004). `folder_runs` are the runs of whole folders, by
+    folder relative to the PATH given; a file no such run would have taken in stays a line on its own."""
+    for path, problem in unreadable:
+        owner = next((folder_runs[folder] for folder in _run_folders_it_may_join(below, path) if folder in folder_runs), None)
         if owner is not None:
-            owner.unreadable.extend(unreadable)
+            owner.unreadable.append(problem)
 
 
 def _entry_name(entry: os.DirEntry) -> str:
@@ -284,41 +297,38 @@ class _Below:
         return self.given if relative == "." else os.path.join(self.given, relative)
 
 
-def _group_into_runs(root: Path, given: str, logs_by_folder: dict[str, list[LogFile]]) -> list[RunSpec]:
+def _group_into_runs(below: _Below, logs_by_folder: dict[str, list[LogFile]]) -> tuple[list[RunSpec], dict[str, RunSpec]]:
+    """The runs, in id order, and the runs of whole folders by folder relative to the PATH given (a
+    folder of several text logs makes one run per file instead, under no folder)."""
     runs: dict[str, RunSpec] = {}
-    below = _Below(root, given)
+    folder_runs: dict[str, RunSpec] = {}
+    root, given = below.root, below.given
 
-    def run_for(folder: str, file_name: str | None = None) -> RunSpec:
-        relative = below.relative(folder)
+    def run_for(relative: str, file_name: str | None = None) -> RunSpec:
         run_id = root.resolve().name or given if relative == "." else relative.replace(os.sep, "/")
-        display = below.display(folder)
-        if file_name is not None:
-            run_id = f"{run_id}/{file_name}" if relative != "." else file_name
-            display = os.path.join(display, file_name)
-        return runs.setdefault(run_id, RunSpec(id=run_id, display=display))
+        display = given if relative == "." else os.path.join(given, relative)
+        if file_name is None:
+            spec = runs.setdefault(run_id, RunSpec(id=run_id, display=display))
+            return folder_runs.setdefault(relative, spec)
+        run_id = f"{run_id}/{file_name}" if relative != "." else file_name
+        return runs.setdefault(run_id, RunSpec(id=run_id, display=os.path.join(display, file_name)))
 
     for folder in sorted(logs_by_folder, key=_path_order):
         logs = logs_by_folder[folder]
-        event_files = [log for log in logs if log.format == "tensorboard"]
-        mlflow_metrics = [log for log in logs if log.format == "mlflow"]
+        relative = below.relative(folder)
         text_logs = [log for log in logs if log.format not in ("tensorboard", "mlflow")]
-        for log in mlflow_metrics:
-            # Each metric file of an MLflow run is one series of it: the run is the folder holding metrics/.
-            run_for(os.fspath(_mlflow_run_folder(root, log.path))).files.append(log)
-        if event_files:
-            name = os.path.basename(folder)
-            if name in SPLIT_FOLDERS and folder != below.root_text:
-                for log in event_files:
-                    log.prefix = name + "/"
-                run_for(os.path.dirname(folder)).files.extend(event_files)
-            else:
-                run_for(folder).files.extend(event_files)
+        # Each metric file of an MLflow run is one series of it: the run is the folder holding metrics/.
+        for log in [log for log in logs if log.format == "mlflow"] + [log for log in logs if log.format == "tensorboard"]:
+            run_folder = _run_folder(below, log)
+            if log.format == "tensorboard" and run_folder != relative:
+                log.prefix = os.path.basename(folder) + "/"  # a Keras split folder's series: `validation/epoch_loss`
+            run_for(run_folder).files.append(log)
         if len(text_logs) == 1:
-            run_for(folder).files.extend(text_logs)
+            run_for(relative).files.extend(text_logs)
         else:
             for log in text_logs:
-                run_for(folder, log.path.name).files.append(log)
-    return [runs[key] for key in sorted(runs)]
+                run_for(relative, log.path.name).files.append(log)
+    return [runs[key] for key in sorted(runs)], folder_runs
 
 
 def _path_order(folder: str) -> str:
