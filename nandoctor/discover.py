@@ -229,6 +229,8 @@ def _discover_folder(root: Path, given: str, problems: list[Problem], unclaimed:
                 entry_stat = entry.stat()  # follows a link: what matters is what it points to
             except OSError as error:  # a dangling link, a link loop, a file gone since the listing
                 problems.append(Problem(below.display(entry.path), _stat_failure(entry, error)))
+                if _is_an_mlflow_metric(entry.path):
+                    unreadable.append((entry.path, problems[-1]))
                 continue
             if not stat.S_ISREG(entry_stat.st_mode):
                 problems.append(Problem(below.display(entry.path), _special_file(entry_stat.st_mode)))
@@ -252,10 +254,18 @@ def _discover_folder(root: Path, given: str, problems: list[Problem], unclaimed:
     return runs
 
 
+def _is_an_mlflow_metric(path: str) -> bool:
+    """Whether an entry that leads nowhere (a dangling link, a link loop) hid data of a run: below an
+    MLflow run's `metrics/` every entry is one metric series of it, so the run lost one. Elsewhere such
+    a link is usually a stale checkpoint (`last.ckpt`): attaching it to a run would be a false warning."""
+    return mlflow_run_folder(Path(path)) is not None
+
+
 def _attach_unreadable(folder_runs: dict[str, RunSpec], unreadable: list[tuple[str, Problem]], below: _Below) -> None:
-    """A file that could not be opened where a run's logs lie may hold that run's data: the run carries
-    it, so its report says it is incomplete (LOG004). `folder_runs` are the runs of whole folders, by
-    folder relative to the PATH given; a file no such run would have taken in stays a line on its own."""
+    """A file that could not be opened where a run's logs lie, or a link to nothing in an MLflow run's
+    `metrics/`, may hold that run's data: the run carries it, so its report says it is incomplete
+    (LOG004). `folder_runs` are the runs of whole folders, by folder relative to the PATH given; a
+    file no such run would have taken in stays a line on its own."""
     for path, problem in unreadable:
         owner = next((folder_runs[folder] for folder in _run_folders_it_may_join(below, path) if folder in folder_runs), None)
         if owner is not None:

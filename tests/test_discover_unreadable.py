@@ -4,6 +4,9 @@ included), the files of a run folder, the event files of a Keras `train/`/`valid
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 
 import nandoctor.discover as discover_module
 from nandoctor.discover import discover
-from tests.hostile.helpers import SAMPLES, analyse, findings_of
+from tests.hostile.helpers import SAMPLES, analyse, assert_no_traceback, findings_of, nandoctor
 from tests.hostile.test_paths_hostile import _analyse_with_one_file_locked
 from tests.readers.test_mlflow import FAILED, FINISHED, FileStore, train
 
@@ -161,3 +164,115 @@ def test_an_unreadable_file_in_the_folder_given_is_the_runs_of_that_folder(tmp_p
     unopenable.add(str(locked))
     (spec,), _ = discover(str(tmp_path))
     assert [problem.path for problem in spec.unreadable] == [str(locked)]
+
+
+# ---------------------------------------------------------------- links that lead nowhere
+
+GONE = "a symbolic link to nothing (its target is gone); not read"
+LOOP = os.strerror(errno.ELOOP)  # "Too many levels of symbolic links"
+
+
+def dangling(path: Path) -> Path:
+    """`path` (a file written, or none yet) made a link whose target is gone, as a cleaned-up scratch disk leaves it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    os.symlink(path.parent / f"deleted-{path.name}", path)
+    return path
+
+
+def looping(path: Path) -> Path:
+    """`path` made a link to itself: opening it fails with ELOOP, as it does for a two-link loop."""
+    path.unlink(missing_ok=True)
+    os.symlink(path.name, path)
+    return path
+
+
+def test_a_dangling_metric_link_is_one_line_and_a_finding_of_its_mlflow_run(tmp_path):
+    """The real CLI: the run keeps its other metrics and says it lost one; the error is reported once."""
+    healthy, diverged = mlruns_with_two_runs(tmp_path / "mlruns")
+    lost = dangling(healthy / "metrics" / "lr")
+    result = nandoctor("analyze", tmp_path / "mlruns", "--format", "json")
+    assert_no_traceback(result.stderr)
+    assert result.stderr.splitlines() == [f"nandoctor: {lost}: {GONE}"]
+    report = json.loads(result.stdout)
+    assert report["errors"] == [{"path": str(lost), "message": GONE}]
+    runs = {run["id"]: run for run in report["runs"]}
+    analysed = runs[f"0/{healthy.name}"]
+    assert sorted(series["name"] for series in analysed["series"]) == ["train/loss", "val_loss"]
+    assert [(finding["rule"], finding["source"]) for finding in analysed["findings"]] == [("LOG004", str(lost))]
+    assert analysed["status"] == "warning"
+    assert not [finding for finding in runs[f"0/{diverged.name}"]["findings"] if finding["rule"] == "LOG004"]
+    assert result.returncode == 1  # the diverged run's NaN is the error; a lost metric is a warning
+
+
+def test_a_run_that_lost_a_metric_to_a_dangling_link_fails_a_gate_on_warnings(tmp_path):
+    """The text report names the lost metric in the run, and `--fail-on warning` stops on it (exit 0 before)."""
+    store = FileStore(tmp_path / "mlruns")
+    run = store.create_run("0", "calm-owl-12")
+    train(store, run)
+    store.end_run(run, FINISHED, 1700000060000)
+    lost = dangling(run / "metrics" / "lr")
+    result = nandoctor("analyze", tmp_path / "mlruns", "--fail-on", "warning")
+    assert result.stderr.splitlines() == [f"nandoctor: {lost}: {GONE}"]
+    assert f"LOG004 unreadable-part (warning, 0.90): {lost} could not be read" in result.stdout
+    assert result.returncode == 1
+
+
+@pytest.mark.parametrize("metric", ["lr", "val_loss", "train/loss"], ids=["flat", "val", "nested-under-train"])
+@pytest.mark.parametrize(("break_link", "message"), [(dangling, GONE), (looping, LOOP)], ids=["dangling", "loop"])
+def test_a_metric_link_that_leads_nowhere_belongs_to_its_own_mlflow_run_only(tmp_path, metric, break_link, message):
+    """A link loop fails where a dangling link does, when the walk asks what the entry is: both lose the metric."""
+    healthy, diverged = mlruns_with_two_runs(tmp_path / "mlruns")
+    lost = break_link(diverged / "metrics" / metric)
+    specs, problems = discover(str(tmp_path / "mlruns"))
+    assert [(problem.path, problem.message) for problem in problems] == [(str(lost), message)]
+    assert unreadable_by_run(specs) == {f"0/{healthy.name}": [], f"0/{diverged.name}": [str(lost)]}
+
+
+@pytest.mark.parametrize("given", ["run", "metrics"])
+def test_a_dangling_nested_metric_is_the_runs_when_the_run_or_its_metrics_folder_is_given(tmp_path, given):
+    healthy, _ = mlruns_with_two_runs(tmp_path / "mlruns")
+    lost = dangling(healthy / "metrics" / "train" / "loss")
+    (spec,), _ = discover(str(healthy if given == "run" else healthy / "metrics"))
+    assert [problem.path for problem in spec.unreadable] == [str(lost)]
+    assert sorted(log.path.relative_to(healthy / "metrics").as_posix() for log in spec.files) == ["lr", "val_loss"]
+
+
+def test_only_links_in_metrics_are_lost_metrics_the_stale_ones_around_stay_lines_of_their_own(tmp_path):
+    """A sweep with a stale `last.ckpt` in a Lightning run, a dangling link beside event files and in an
+    MLflow run's `artifacts/`: each is one line, and only the metric link makes its run incomplete."""
+    healthy, _ = mlruns_with_two_runs(tmp_path / "mlruns")
+    lost = dangling(healthy / "metrics" / "lr")
+    stale = [dangling(healthy / "artifacts" / "model.pkl")]
+    lightning = tmp_path / "lightning_logs" / "version_0"
+    lightning.mkdir(parents=True)
+    shutil.copy(KERAS_LOG, lightning / "metrics.csv")
+    stale += [dangling(lightning / "last.ckpt"), dangling(lightning / "checkpoints" / "last.ckpt")]
+    tensorboard = tmp_path / "tb" / "exp1"
+    tensorboard.mkdir(parents=True)
+    shutil.copy(EVENTS, tensorboard / "events.out.tfevents.1700000000.host")
+    stale += [dangling(tensorboard / "events.out.tfevents.1700000001.host"), looping(tensorboard / "last.ckpt")]
+    specs, problems = discover(str(tmp_path))
+    assert sorted(problem.path for problem in problems) == sorted(map(str, [lost, *stale]))
+    assert unreadable_by_run(specs) == {
+        **{spec.id: [] for spec in specs},
+        f"mlruns/0/{healthy.name}": [str(lost)],
+    }
+    assert {"lightning_logs/version_0", "tb/exp1"} <= {spec.id for spec in specs}
+
+
+@pytest.mark.parametrize("place", ["lightning/last.ckpt", "lightning/checkpoints/last.ckpt", "tensorboard/last.ckpt", "tensorboard/validation/events.out.tfevents.1700000001.host"])
+def test_a_dangling_link_outside_mlflow_metrics_is_one_error_line_and_no_finding(tmp_path, place):
+    """Usually a stale checkpoint: calling the run incomplete for it would be a false warning."""
+    kind, _, name = place.partition("/")
+    run = tmp_path / "runs" / "exp1"
+    run.mkdir(parents=True)
+    if kind == "lightning":
+        shutil.copy(KERAS_LOG, run / "metrics.csv")
+    else:
+        shutil.copy(EVENTS, run / "events.out.tfevents.1700000000.host")
+    stale = dangling(run / name)
+    analysis = analyse(tmp_path / "runs")
+    assert [(problem.path, problem.message) for problem in analysis.problems] == [(str(stale), GONE)]
+    assert [diagnosis.run.id for diagnosis in analysis.diagnoses] == ["exp1"]
+    assert findings_of(analysis, "LOG004") == []
