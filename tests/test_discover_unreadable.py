@@ -16,22 +16,10 @@ import nandoctor.discover as discover_module
 from nandoctor.discover import discover
 from tests.hostile.helpers import SAMPLES, analyse, assert_no_traceback, findings_of, nandoctor
 from tests.hostile.test_paths_hostile import _analyse_with_one_file_locked
-from tests.readers.test_mlflow import FAILED, FINISHED, FileStore, train
+from tests.readers.test_mlflow import FINISHED, FileStore, mlruns_with_two_runs, train
 
 EVENTS = SAMPLES / "tb-healthy" / "events.out.tfevents.1700000000.sample"
 KERAS_LOG = SAMPLES / "keras-csv-healthy" / "training.log"
-
-
-def mlruns_with_two_runs(root: Path) -> tuple[Path, Path]:
-    """An experiment of two finished runs, as MLflow's FileStore writes them: (healthy, diverged)."""
-    store = FileStore(root)
-    healthy = store.create_run("0", "calm-owl-12")
-    train(store, healthy)
-    store.end_run(healthy, FINISHED, 1700000060000)
-    diverged = store.create_run("0", "bold-fox-7")
-    train(store, diverged, nan_from=30, growth=1.2)
-    store.end_run(diverged, FAILED, 1700000030000)
-    return healthy, diverged
 
 
 @pytest.fixture
@@ -59,7 +47,7 @@ def unreadable_by_run(specs) -> dict[str, list[str]]:
 
 def test_a_metric_file_without_read_permission_is_one_line_and_a_finding_of_its_mlflow_run(tmp_path):
     """The real CLI, the file really chmod 000: stderr names it, the run keeps its other metrics and says one is missing."""
-    healthy, diverged = mlruns_with_two_runs(tmp_path / "mlruns")
+    _, healthy, diverged = mlruns_with_two_runs(tmp_path / "mlruns")
     locked = healthy / "metrics" / "lr"
     result, report = _analyse_with_one_file_locked(tmp_path / "mlruns", locked)
     assert report["errors"] == [{"path": str(locked), "message": "permission denied"}]
@@ -76,7 +64,7 @@ def test_a_metric_file_without_read_permission_is_one_line_and_a_finding_of_its_
 @pytest.mark.parametrize("metric", ["lr", "val_loss", "train/loss"], ids=["flat", "val", "nested-under-train"])
 def test_an_unreadable_metric_belongs_to_its_own_mlflow_run_only(tmp_path, unopenable, metric):
     """`metrics/train/loss` lies in a folder named `train`: it is still the MLflow run's, not a Keras split folder's."""
-    healthy, diverged = mlruns_with_two_runs(tmp_path / "mlruns")
+    _, healthy, diverged = mlruns_with_two_runs(tmp_path / "mlruns")
     locked = diverged / "metrics" / metric
     unopenable.add(str(locked))
     specs, problems = discover(str(tmp_path / "mlruns"))
@@ -86,7 +74,7 @@ def test_an_unreadable_metric_belongs_to_its_own_mlflow_run_only(tmp_path, unope
 
 @pytest.mark.parametrize("given", ["run", "metrics"])
 def test_an_unreadable_nested_metric_is_the_runs_when_the_run_or_its_metrics_folder_is_given(tmp_path, unopenable, given):
-    healthy, _ = mlruns_with_two_runs(tmp_path / "mlruns")
+    _, healthy, _ = mlruns_with_two_runs(tmp_path / "mlruns")
     locked = healthy / "metrics" / "train" / "loss"
     unopenable.add(str(locked))
     specs, _ = discover(str(healthy if given == "run" else healthy / "metrics"))
@@ -97,7 +85,7 @@ def test_an_unreadable_nested_metric_is_the_runs_when_the_run_or_its_metrics_fol
 
 def test_a_run_whose_train_loss_could_not_be_read_is_not_called_healthy_without_a_word(tmp_path, unopenable):
     """The diagnosis covers lr and val_loss only: the report must say the loss file was left out."""
-    healthy, _ = mlruns_with_two_runs(tmp_path / "mlruns")
+    _, healthy, _ = mlruns_with_two_runs(tmp_path / "mlruns")
     locked = healthy / "metrics" / "train" / "loss"
     unopenable.add(str(locked))
     analysis = analyse(tmp_path / "mlruns")
@@ -189,7 +177,7 @@ def looping(path: Path) -> Path:
 
 def test_a_dangling_metric_link_is_one_line_and_a_finding_of_its_mlflow_run(tmp_path):
     """The real CLI: the run keeps its other metrics and says it lost one; the error is reported once."""
-    healthy, diverged = mlruns_with_two_runs(tmp_path / "mlruns")
+    _, healthy, diverged = mlruns_with_two_runs(tmp_path / "mlruns")
     lost = dangling(healthy / "metrics" / "lr")
     result = nandoctor("analyze", tmp_path / "mlruns", "--format", "json")
     assert_no_traceback(result.stderr)
@@ -222,7 +210,7 @@ def test_a_run_that_lost_a_metric_to_a_dangling_link_fails_a_gate_on_warnings(tm
 @pytest.mark.parametrize(("break_link", "message"), [(dangling, GONE), (looping, LOOP)], ids=["dangling", "loop"])
 def test_a_metric_link_that_leads_nowhere_belongs_to_its_own_mlflow_run_only(tmp_path, metric, break_link, message):
     """A link loop fails where a dangling link does, when the walk asks what the entry is: both lose the metric."""
-    healthy, diverged = mlruns_with_two_runs(tmp_path / "mlruns")
+    _, healthy, diverged = mlruns_with_two_runs(tmp_path / "mlruns")
     lost = break_link(diverged / "metrics" / metric)
     specs, problems = discover(str(tmp_path / "mlruns"))
     assert [(problem.path, problem.message) for problem in problems] == [(str(lost), message)]
@@ -231,7 +219,7 @@ def test_a_metric_link_that_leads_nowhere_belongs_to_its_own_mlflow_run_only(tmp
 
 @pytest.mark.parametrize("given", ["run", "metrics"])
 def test_a_dangling_nested_metric_is_the_runs_when_the_run_or_its_metrics_folder_is_given(tmp_path, given):
-    healthy, _ = mlruns_with_two_runs(tmp_path / "mlruns")
+    _, healthy, _ = mlruns_with_two_runs(tmp_path / "mlruns")
     lost = dangling(healthy / "metrics" / "train" / "loss")
     (spec,), _ = discover(str(healthy if given == "run" else healthy / "metrics"))
     assert [problem.path for problem in spec.unreadable] == [str(lost)]
@@ -241,7 +229,7 @@ def test_a_dangling_nested_metric_is_the_runs_when_the_run_or_its_metrics_folder
 def test_only_links_in_metrics_are_lost_metrics_the_stale_ones_around_stay_lines_of_their_own(tmp_path):
     """A sweep with a stale `last.ckpt` in a Lightning run, a dangling link beside event files and in an
     MLflow run's `artifacts/`: each is one line, and only the metric link makes its run incomplete."""
-    healthy, _ = mlruns_with_two_runs(tmp_path / "mlruns")
+    _, healthy, _ = mlruns_with_two_runs(tmp_path / "mlruns")
     lost = dangling(healthy / "metrics" / "lr")
     stale = [dangling(healthy / "artifacts" / "model.pkl")]
     lightning = tmp_path / "lightning_logs" / "version_0"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 import os
 import re
 from array import array
@@ -609,7 +610,7 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     # numeric (C speed); `_literal_nan_cells` then tells the two apart by the cells' bytes.
     na_options = dict(keep_default_na=False, na_values=sorted(NOT_LOGGED | NAN_SPELLINGS), skip_blank_lines=False)
     try:
-        frame = _read_frame(path, scan.first_line_text, {**na_options, **options})
+        frame, typed = _read_frame(path, scan.may_hold_text, {**na_options, **options})
     except pandas.errors.ParserError:  # a line with more cells than the header (`_scan_file`): the stdlib engine reads around it
         return None
     if len(frame) != scan.line_count - 1:  # the file changed since it was read: the stdlib engine reads it again
@@ -619,6 +620,7 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     texts = _text_cells(path, frame, text_positions, literal_nans, options)
     if texts is None:
         return None
+    negative_zeros = {} if typed else _negative_zero_cells(path, layout.delimiter, len(header_fields))
     lines = ConsecutiveLines(2, len(frame))
     every_row = None  # the rows of a dense column: made once, shared (nothing writes to rows)
     columns = []
@@ -629,18 +631,21 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
         values = frame[position].to_numpy(dtype=np.float64, copy=False)  # not written to: the column's values are values[rows]
         present = ~np.isnan(values)
         nan_rows, nan_values = literal_nans.get(position, (None, None))
+        zero_rows = negative_zeros.get(position)
         if nan_rows is not None:
             present[nan_rows] = True
         if present.all():  # a dense column: every row, no gather
             every_row = np.arange(len(frame), dtype=np.int64) if every_row is None else every_row
             rows = every_row
             # a copy, unless nothing is written to it and it never reaches a series (a view keeps the whole frame)
-            kept = values if nan_rows is None and _names_bookkeeping(name, names) else values.copy()
+            kept = values if nan_rows is None and zero_rows is None and _names_bookkeeping(name, names) else values.copy()
         else:
             rows = np.flatnonzero(present)
             kept = values[rows]
         if nan_rows is not None:
             kept[np.searchsorted(rows, nan_rows)] = nan_values  # the sign each nan cell was written with
+        if zero_rows is not None:
+            kept[np.searchsorted(rows, zero_rows)] = -0.0
         columns.append(Column(name, rows, kept))
     if _has_header_like_rows(columns, text_positions, len(frame)):
         return None  # a repeated header: the stdlib engine splits the runs
@@ -649,21 +654,22 @@ def _pandas_table(path: Path, layout: Layout) -> Table | None:
     return Table(names, columns, lines, [], warnings, None, "pandas")
 
 
-def _read_frame(path: Path, first_line_text: bool, options: dict):
-    """pandas' reading: every cell a number, it parses floats straight away; else it types each column
-    itself, and the text columns are read cell by cell (`_text_cells`). Either way in threads of its own."""
+def _read_frame(path: Path, may_hold_text: bool, options: dict):
+    """pandas' reading, and whether it is typed as float64 throughout: every cell a number, it parses
+    floats straight away; else it types each column itself, and the text columns are read cell by cell
+    (`_text_cells`). Either way in threads of its own."""
     import pandas
 
-    if not first_line_text:
+    if not may_hold_text:
         try:
-            return pandas.read_csv(path, dtype=np.float64, **options)
+            return pandas.read_csv(path, dtype=np.float64, **options), True
         except pandas.errors.ParserError:
             raise
         except ValueError:  # a cell of text further on
             pass
     with catch_warnings():  # a column typed apart in two parts of the file is read again as text (`_text_cells`)
         simplefilter("ignore", pandas.errors.DtypeWarning)
-        return pandas.read_csv(path, **options)
+        return pandas.read_csv(path, **options), False
 
 
 @dataclass
@@ -675,7 +681,7 @@ class _Scan:
     literal_nans: dict[int, tuple[np.ndarray, np.ndarray]]  # column position -> (data rows, values)
     size: int
     ends_with_line_break: bool
-    first_line_text: bool  # the first data line holds text: some column is not all numbers
+    may_hold_text: bool  # text on the first data line, or maybe a true/false anywhere (`_may_hold_bool`)
 
 
 def _scan_file(path: Path, delimiter: str) -> _Scan | None:
@@ -694,7 +700,7 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
     header_fields: list[str] | None = None
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     line_count = size = pending = 0
-    ends_with_line_break = first_line_text = False
+    ends_with_line_break = may_hold_text = False
     # A line cut off by a block's end moves to the buffer's front and the next block is read after it;
     # a longer one than CSV_FIELD_LIMIT is given up on, so it always fits.
     block = bytearray(SCAN_BLOCK_BYTES + CSV_FIELD_LIMIT + 1)
@@ -735,13 +741,14 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
                 first_line = bytes(block[first_data : cut if first_data_end < 0 else first_data_end])
                 if first_line.count(delimiter.encode()) != len(header_fields) - 1:
                     return None  # the first data line: pandas reads more cells there without an error
-                first_line_text = holds_text(first_line, delimiter)
+                may_hold_text = holds_text(first_line, delimiter)
             if _has_long_line(block, cut):
                 return None
             whole = buffer[:cut]
             lines = int(np.count_nonzero(whole == ord("\n"))) + (count == 0)
             if int(np.count_nonzero(whole == ord(delimiter))) != lines * (len(header_fields) - 1):
                 return None
+            may_hold_text = may_hold_text or _may_hold_bool(block, first_data, cut)
             letters = _nan_letters(block, buffer, first_data, cut)
             if letters.size:
                 cell_ends = _cell_ends(buffer, cut, count == 0, delimiter, len(header_fields))
@@ -759,7 +766,13 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
     if parts:
         rows, positions, values = (np.concatenate(part) for part in zip(*parts))
         literal_nans = {int(position): (rows[positions == position], values[positions == position]) for position in np.unique(positions)}
-    return _Scan(header_fields, line_count, literal_nans, size, ends_with_line_break, first_line_text)
+    return _Scan(header_fields, line_count, literal_nans, size, ends_with_line_break, may_hold_text)
+
+
+def _may_hold_bool(block: bytearray, start: int, stop: int) -> bool:
+    """Whether block[start:stop] may hold a true or false, which pandas' float64 reading takes for 1 and
+    0 without a word: every spelling holds an r or an s, and no number or not-logged spelling does."""
+    return any(block.find(letter, start, stop) >= 0 for letter in (b"r", b"s", b"R", b"S"))
 
 
 def _nan_letters(block: bytearray, buffer: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -838,6 +851,71 @@ def _literal_nan_cells(buffer: np.ndarray, cell_ends: np.ndarray, letters: np.nd
     cells, negative = cells[is_nan], signed[is_nan] & (buffer[starts[is_nan]] == ord("-"))
     rows, positions = np.divmod(cells, width)
     return rows + first_line - 1, positions, np.where(negative, -np.nan, np.nan)
+
+
+NEGATIVE_ZERO_CHUNK = 16 << 20  # bytes compared at once when looking for a "-" before a "0"
+_BLANKS = np.array([ord(" "), ord("\t")])
+
+
+def _negative_zero_cells(path: Path, delimiter: str, width: int) -> dict[int, np.ndarray]:
+    """Per column position, the data rows of cells written as a whole negative zero ("-0", " -00 "):
+    where pandas types a column, or a part of a large file's column, as integers, -0 is 0 (the typed
+    float64 reading keeps the sign). Only a "-" before a "0" is looked at closely: in almost every
+    file there is none that ends its cell, and nothing more is done."""
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        if mapped.find(b"-0") < 0:
+            return {}
+        data = np.frombuffer(mapped, dtype=np.uint8)
+        try:
+            minus_zeros = _whole_negative_zeros(data, delimiter)
+            return _cells_at(data, minus_zeros, delimiter, width) if minus_zeros.size else {}
+        finally:
+            del data  # the map cannot close while an array still points into it
+
+
+def _whole_negative_zeros(data: np.ndarray, delimiter: str) -> np.ndarray:
+    """The offsets of the "-" of each cell that is blanks, a "-", zeros and blanks (\r too at its end)."""
+    minus = np.concatenate([np.empty(0, dtype=np.int64), *(_minus_before_zero(data, start) for start in range(0, data.size - 1, NEGATIVE_ZERO_CHUNK))])
+    if not minus.size:
+        return minus
+    cell_ends = (ord(delimiter), ord("\n"))
+    blanks = _BLANKS[_BLANKS != ord(delimiter)]  # a tab is a blank, unless it parts the cells
+    before = _skip_bytes(data, minus - 1, blanks, -1)
+    after = _skip_bytes(data, _skip_bytes(data, minus + 1, np.array([ord("0")]), 1), np.append(blanks, ord("\r")), 1)
+    starts_cell = (before >= 0) & np.isin(data[np.maximum(before, 0)], cell_ends)
+    ends_cell = (after >= data.size) | np.isin(data[np.minimum(after, data.size - 1)], cell_ends)
+    return minus[starts_cell & ends_cell]
+
+
+def _minus_before_zero(data: np.ndarray, start: int) -> np.ndarray:
+    """The offsets of each "-" followed by a "0" in the chunk from `start`."""
+    stop = min(start + NEGATIVE_ZERO_CHUNK, data.size - 1)
+    return np.flatnonzero((data[start:stop] == ord("-")) & (data[start + 1 : stop + 1] == ord("0"))) + start
+
+
+def _skip_bytes(data: np.ndarray, positions: np.ndarray, skipped: np.ndarray, step: int) -> np.ndarray:
+    """Each position moved by `step` past the bytes in `skipped` (to -1 or data.size at the ends)."""
+    positions = positions.copy()
+    while True:
+        inside = np.flatnonzero((positions >= 0) & (positions < data.size))
+        moving = inside[np.isin(data[positions[inside]], skipped)]
+        if not moving.size:
+            return positions
+        positions[moving] += step
+
+
+def _cells_at(data: np.ndarray, offsets: np.ndarray, delimiter: str, width: int) -> dict[int, np.ndarray]:
+    """Per column position, the data rows (the header is line 0) of the cells holding each offset."""
+    line_breaks = _offsets_of(data, ord("\n"))
+    delimiters = _offsets_of(data, ord(delimiter))
+    lines = np.searchsorted(line_breaks, offsets)  # line breaks before each offset: its line
+    line_starts = line_breaks[lines - 1] + 1  # line 0 is the header: no offset lies in it
+    positions = np.searchsorted(delimiters, offsets) - np.searchsorted(delimiters, line_starts)
+    return {int(position): lines[positions == position] - 1 for position in np.unique(positions) if position < width}
+
+
+def _offsets_of(data: np.ndarray, byte: int) -> np.ndarray:
+    return np.concatenate([np.flatnonzero(data[start : start + NEGATIVE_ZERO_CHUNK] == byte) + start for start in range(0, data.size, NEGATIVE_ZERO_CHUNK)])
 
 
 def _text_cells(path: Path, frame, text_positions: list[int], literal_nans: dict, options: dict) -> dict[int, np.ndarray] | None:

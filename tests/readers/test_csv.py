@@ -556,7 +556,8 @@ any_cell = st.one_of(
     st.floats(allow_nan=False, width=64).map(repr),
     st.integers(-(2**70), 2**70).map(str),
     st.sampled_from(["", "NA", "N/A", "None", "null", "<NA>", "nan", "-nan", "+NaN", "inf", "-Infinity", " 1.5 ", "1_000", "\u0661",
-                     "tensor(0.25)", "np.float32(3)", "oops", "2020-02-14 21:53:05", "True", "x(1)", "1e", "0x10", "é"]),
+                     "tensor(0.25)", "np.float32(3)", "oops", "2020-02-14 21:53:05", "True", "x(1)", "1e", "0x10", "é",
+                     "-0", " -00 ", "-0.0", "false", "TRUE"]),
 )
 
 
@@ -574,6 +575,44 @@ def test_any_table_of_numbers_and_text_reads_the_same_by_both_engines(tmp_path_f
         return
     assert csv_reader.read_table(path, engine="pandas").engine == "pandas"  # not a fallback
     assert_same_parts(expected, csv_reader.read(path, engine="pandas"))
+
+
+def test_a_negative_zero_keeps_its_sign_where_pandas_types_a_column_as_integers(tmp_path):
+    """pandas types a column, or a part of one, as int64 where every cell is a whole number, and -0 is
+    0 there. A part is about 2**20 / columns rows: a wide file parts a column after 10,000 rows."""
+    pytest.importorskip("pandas")
+    path = tmp_path / "metrics.csv"
+    rows = [f"{row},x,{('-0' if row == 1 else str(row % 3)) if row < 9000 else repr(row + 0.5)}," + ",".join(["1"] * 97) for row in range(10_000)]
+    path.write_text("step,note,loss," + ",".join(f"m{index}" for index in range(97)) + "\n" + "\n".join(rows) + "\n")
+    assert csv_reader.read_table(path, engine="pandas").engine == "pandas"
+    part = csv_reader.read(path, engine="pandas")
+    assert_same_parts(csv_reader.read(path, engine="stdlib"), part)
+    loss = next(series for series in part.series if series.name == "loss")
+    assert math.copysign(1, loss.values[1]) == -1
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", ";"])
+def test_a_negative_zero_keeps_its_sign_in_a_small_table_of_any_delimiter(tmp_path, delimiter):
+    pytest.importorskip("pandas")
+    path = tmp_path / "metrics.csv"
+    rows = [["step", "loss", "note"], ["0", "-0", "x"], ["1", " -00 ", "-0"], ["2", "-01", "y"], ["3", "3", "z"]]  # loss: all whole numbers
+    path.write_bytes("".join(delimiter.join(row) + "\r\n" for row in rows).encode())
+    assert csv_reader.read_table(path, engine="pandas").engine == "pandas"
+    part = csv_reader.read(path, engine="pandas")
+    assert_same_parts(csv_reader.read(path, engine="stdlib"), part)
+    loss = next(series for series in part.series if series.name == "loss")
+    assert [math.copysign(1, value) for value in loss.values.tolist()] == [-1, -1, -1, 1]
+
+
+def test_true_and_false_are_text_even_where_pandas_could_read_every_cell_as_a_number(tmp_path):
+    """pandas' float64 reading takes true/false for 1/0; the stdlib engine skips such a column as text."""
+    pytest.importorskip("pandas")
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,loss,grad_overflow\n0,1.5,\n1,1.2,True\n2,1.3,false\n")
+    assert csv_reader.read_table(path, engine="pandas").engine == "pandas"
+    part = csv_reader.read(path, engine="pandas")
+    assert_same_parts(csv_reader.read(path, engine="stdlib"), part)
+    assert [series.name for series in part.series] == ["loss"]
 
 
 def test_cells_set_aside_as_junk(tmp_path):
