@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from nandoctor import features
 from nandoctor.features import first_nonfinite_index, nonfinite_kind
 from nandoctor.model import Series
-from nandoctor.rules import exploding_gradients, hidden_nan, loss_scale_collapse, loss_spike, nan_after_growth, nonfinite_validation, post_warmup_instability
+from nandoctor.rules import exploding_gradients, hidden_nan, keras_clip_saturation, loss_scale_collapse, loss_spike, nan_after_growth, nonfinite_validation, post_warmup_instability
 
 special = st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -1.0])
 values_strategy = st.lists(st.one_of(st.floats(0.01, 100.0), st.sampled_from([1.0, 2.0, 4.0, 0.5]), special), max_size=120)
@@ -279,3 +279,16 @@ def test_spikes_are_the_point_loops(seed, points, spike_count, with_nan):
         values[rng.integers(0, points, 3)] = math.nan
     params = dict(loss_spike.LossSpike().values)
     assert [astuple(spike) for spike in loss_spike.find_spikes(values, params)] == [astuple(spike) for spike in spikes_by_point(values, params)]
+
+
+@given(values_strategy, st.integers(1, 8))
+def test_window_extremes_are_the_sliding_window_min_and_max(values, width):
+    """SAT002's flat-stretch search: element-wise passes give what reducing each window gives."""
+    array = np.array(values, dtype=np.float64)
+    if array.size < width:
+        return
+    windows = np.lib.stride_tricks.sliding_window_view(array, width)
+    with np.errstate(invalid="ignore"):
+        expected = windows.min(axis=1), windows.max(axis=1)
+    for got, wanted in zip(keras_clip_saturation._window_extremes(array, width), expected):
+        assert np.array_equal(got, wanted, equal_nan=True)
