@@ -202,7 +202,8 @@ def fixes_for(cause_id: str, framework: str | None, numbers: Mapping[str, float]
     own = cause.by_framework.get(framework or "", ())
     covered = {topic for fix in own for topic in fix.topics}
     chosen = list(own) + [fix for fix in cause.generic if not fix.topics or not covered.issuperset(fix.topics)]
-    chosen.sort(key=lambda fix: not set(fix.topics) & set(first_topics))  # stable: the order above within each group
+    first = set(first_topics)
+    chosen.sort(key=lambda fix: first.isdisjoint(fix.topics))  # stable: the order above within each group
     return tuple(_render(fix, numbers) for fix in chosen)
 
 

@@ -37,7 +37,7 @@ def _reason(what: str) -> str:
     return f"no metrics nandoctor reads: the log ends in a crash ({what})"
 
 
-# A folder without training logs is searched for crash logs among at most this many files.
+# The files apart from every run are searched for crash logs, at most this many (in walk order).
 MAX_FILES_SEARCHED = 1000
 
 

@@ -88,9 +88,7 @@ def discover(given: str, display: str | None = None) -> tuple[list[RunSpec], lis
     except OSError as error:
         return [], [Problem(given, error.strerror or str(error))]
     if stat.S_ISDIR(mode):
-        unclaimed: list[str] = []
-        runs = _discover_folder(path, given, problems, unclaimed)
-        problems.extend(_crashes_apart_from_runs(runs, path, given, unclaimed))
+        runs = _discover_folder(path, given, problems)
         if not runs and not problems:
             problems.append(Problem(given, f"no training logs found (looked for {KNOWN_FORMATS})"))
         return runs, problems
@@ -102,15 +100,16 @@ def discover(given: str, display: str | None = None) -> tuple[list[RunSpec], lis
     return [RunSpec(id=path.name, display=given, files=[log])], problems
 
 
-def _crashes_apart_from_runs(runs: list[RunSpec], root: Path, given: str, unclaimed: list[str]) -> list[Problem]:
+def _crashes_apart_from_runs(run_folders: set[str], below: _Below, unclaimed: list[str]) -> list[Problem]:
     """The crashes that end the console logs of folders apart from every run: a job that died before it
     logged a metric (its folder holds a config and a traceback) would otherwise vanish from the report,
     or be reported as "no training logs found" when it is all the PATH holds. A folder that holds a
     run, lies inside one or holds one below it is not searched: the run speaks for itself.
+    `run_folders` are the runs' folders (folders inside a run may be among them: it changes nothing);
     `unclaimed` are the files the walk sniffed and no reader claimed. Folders are compared as paths
     relative to the PATH given ("." for itself), whichever way the walk and pathlib spelled them."""
-    below = _Below(root, given)
-    run_folders = {_run_folder(below, log) for spec in runs for log in spec.files}
+    if not unclaimed:
+        return []
     holding_runs = {folder for run_folder in run_folders for folder in _up_to_root(run_folder)}
 
     def apart(path: str) -> bool:
@@ -125,17 +124,12 @@ def _crashes_apart_from_runs(runs: list[RunSpec], root: Path, given: str, unclai
     return [Problem(below.display(path), reason) for path, reason in crash_logs_among(sorted(candidates, key=lambda path: _walk_order(below, path)))]
 
 
-def _run_folder(below: _Below, log: LogFile) -> str:
-    """The folder of the run a log belongs to, relative to the PATH given."""
-    return _run_folder_of(below, os.fspath(log.path), log.format)
-
-
 def _run_folder_of(below: _Below, path: str, format: str) -> str:
     """The folder of the run a file of `format` at `path` joins, relative to the PATH given: its own, the
     one above a Keras `train/`/`validation/` folder of event files, or an MLflow run's above `metrics/`.
     The one rule for grouping logs, placing unreadable files and finding folders apart from runs."""
     if format == "mlflow":
-        return below.relative(os.fspath(_mlflow_run_folder(below.root, Path(path))))
+        return _mlflow_run_folder(below, mlflow_run_folder(Path(path)))
     folder = _parent(below.relative(path))
     if format == "tensorboard" and folder != "." and os.path.basename(folder) in SPLIT_FOLDERS:
         return _parent(folder)
@@ -147,8 +141,9 @@ def _run_folders_it_may_join(below: _Below, path: str) -> tuple[str, ...]:
     so its place decides: below an MLflow run's `metrics/` every file is a metric of that run (even in
     `metrics/train/`, which is no Keras folder); elsewhere it is a log of its own folder's run, else
     an event file of a Keras split folder joining the run above."""
-    if mlflow_run_folder(Path(path)) is not None:
-        return (_run_folder_of(below, path, "mlflow"),)
+    mlflow_folder = mlflow_run_folder(Path(path))
+    if mlflow_folder is not None:
+        return (_mlflow_run_folder(below, mlflow_folder),)
     return tuple(dict.fromkeys((_parent(below.relative(path)), _run_folder_of(below, path, "tensorboard"))))
 
 
@@ -191,12 +186,12 @@ def _sniff_file(path: Path, display: str, problems: list[Problem], explicit: boo
     return LogFile(path=path, display=display, format=reader.FORMAT)
 
 
-def _discover_folder(root: Path, given: str, problems: list[Problem], unclaimed: list[str]) -> list[RunSpec]:
+def _discover_folder(root: Path, given: str, problems: list[Problem]) -> list[RunSpec]:
     """Walk the folder once with os.scandir, in strings: Path objects per entry cost more than the
-    syscalls in a sweep of thousands of small runs, and the walk runs before any worker can start.
-    The files sniffed that no reader claimed go to `unclaimed` (where a crash log may be)."""
+    syscalls in a sweep of thousands of small runs, and the walk runs before any worker can start."""
     logs_by_folder: dict[str, list[LogFile]] = {}
     unreadable: list[tuple[str, Problem]] = []
+    unclaimed: list[str] = []  # the files sniffed that no reader claimed: where a crash log may be
     seen_folders: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
     below = _Below(root, given)
@@ -251,6 +246,9 @@ def _discover_folder(root: Path, given: str, problems: list[Problem], unclaimed:
                 unclaimed.append(entry.path)
     runs, folder_runs = _group_into_runs(below, logs_by_folder)
     _attach_unreadable(folder_runs, unreadable, below)
+    # Every folder holding logs is a run's (one run per text log when it holds several) or lies inside one.
+    run_folders = folder_runs.keys() | {below.relative(folder) for folder in logs_by_folder}
+    problems.extend(_crashes_apart_from_runs(run_folders, below, unclaimed))
     return runs
 
 
@@ -329,7 +327,7 @@ def _group_into_runs(below: _Below, logs_by_folder: dict[str, list[LogFile]]) ->
         text_logs = [log for log in logs if log.format not in ("tensorboard", "mlflow")]
         # Each metric file of an MLflow run is one series of it: the run is the folder holding metrics/.
         for log in [log for log in logs if log.format == "mlflow"] + [log for log in logs if log.format == "tensorboard"]:
-            run_folder = _run_folder(below, log)
+            run_folder = _run_folder_of(below, os.fspath(log.path), log.format)
             if log.format == "tensorboard" and run_folder != relative:
                 log.prefix = os.path.basename(folder) + "/"  # a Keras split folder's series: `validation/epoch_loss`
             run_for(run_folder).files.append(log)
@@ -346,12 +344,12 @@ def _path_order(folder: str) -> str:
     return folder[2:] if folder.startswith("./") else folder
 
 
-def _mlflow_run_folder(root: Path, metric_file: Path) -> Path:
-    """The MLflow run folder of a metric file, or the PATH given when that folder is above it (`.../metrics` given)."""
-    folder = mlflow_run_folder(metric_file)
-    if folder is None or (folder != root and root not in folder.parents):
-        return root
-    return folder
+def _mlflow_run_folder(below: _Below, folder: Path | None) -> str:
+    """An MLflow run folder (`mlflow_run_folder` of a metric file) relative to the PATH given: "." when it
+    is above that PATH (`.../metrics` given)."""
+    if folder is None or (folder != below.root and below.root not in folder.parents):
+        return "."
+    return below.relative(os.fspath(folder))
 
 
 def overwritten_log(output: str, paths) -> str | None:

@@ -360,11 +360,7 @@ def longest_run(mask: np.ndarray) -> tuple[int, int]:
     """(start, length) of the longest run of True in a boolean array; (0, 0) if none."""
     if mask.size == 0 or not mask.any():
         return 0, 0
-    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
-    edges = np.diff(padded)
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
-    lengths = ends - starts
+    starts, lengths = true_runs(mask)
     best = int(np.argmax(lengths))
     return int(starts[best]), int(lengths[best])
 
@@ -429,8 +425,7 @@ def accuracy_scale(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     if not finite.size:
         return 1.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        return 100.0 if np.median(finite) > 2.0 else 1.0
+    return 100.0 if median_without_overflow(finite) > 2.0 else 1.0
 
 
 def common_steps(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -319,17 +319,11 @@ HEAVY_HISTOGRAM_BUCKETS = 1000  # ~16 KB per histogram record
 HEAVY_IMAGE_BYTES = 100_000  # ~100 KB per image record
 
 
-def _framed_record(payload: bytes) -> bytes:
-    import struct
-
-    header = struct.pack("<Q", len(payload))
-    return header + struct.pack("<I", masked_crc32c(header)) + payload + struct.pack("<I", masked_crc32c(payload))
-
-
 def write_heavy_event_file(path: Path, megabytes: float) -> int:
     """An event file of about `megabytes` MB: per step a TF1 histogram, every 8th step a 100 KB
     image, and one scalar loss, in tensorboard's protos. Returns the number of steps (= scalars)."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
 
     Value = summary_pb2.Summary.Value
     histogram = summary_pb2.HistogramProto(min=-1.0, max=1.0, num=1e6, sum=0.5, sum_squares=3.0)
@@ -338,14 +332,15 @@ def write_heavy_event_file(path: Path, megabytes: float) -> int:
     image = Value(tag="inputs", image=summary_pb2.Summary.Image(height=128, width=256, colorspace=3, encoded_image_string=b"\x89PNG\r\n\x1a\n" + os.urandom(HEAVY_IMAGE_BYTES)))
     target = int(megabytes * (1 << 20))
     step = 0
-    with open(path, "wb") as handle:
-        handle.write(_framed_record(event_pb2.Event(wall_time=1.7e9, file_version="brain.Event:2").SerializeToString()))
+    with open(path, "wb") as handle, fast_record_checksums():
+        records = RecordWriter(handle)  # tensorboard's own framing, without its event queue and thread
+        records.write(event_pb2.Event(wall_time=1.7e9, file_version="brain.Event:2").SerializeToString())
         while handle.tell() < target:
             wall_time = 1.7e9 + step
-            handle.write(_framed_record(event_pb2.Event(wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[Value(tag="weights/layer1", histo=histogram)])).SerializeToString()))
+            records.write(event_pb2.Event(wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[Value(tag="weights/layer1", histo=histogram)])).SerializeToString())
             if step % 8 == 0:
-                handle.write(_framed_record(event_pb2.Event(wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[image])).SerializeToString()))
-            handle.write(_framed_record(event_pb2.Event(wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[Value(tag="loss", simple_value=2.3 / (1 + step))])).SerializeToString()))
+                records.write(event_pb2.Event(wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[image])).SerializeToString())
+            records.write(event_pb2.Event(wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[Value(tag="loss", simple_value=2.3 / (1 + step))])).SerializeToString())
             step += 1
     return step
 

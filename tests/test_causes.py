@@ -53,6 +53,6 @@ def test_the_fixes_a_finding_points_at_come_first_and_the_rest_keep_their_order(
     pointed = fixes_for("bad_input", "keras", {}, ("loss",))
     assert sorted(pointed) == sorted(plain)
     assert pointed[0].startswith("For classes use loss='categorical_crossentropy'")
-    assert [fix for fix in pointed[1:]] == [fix for fix in plain if fix != pointed[0]]
+    assert list(pointed[1:]) == [fix for fix in plain if fix != pointed[0]]
     assert fixes_for("bad_input", None, {}, ("loss",))[0].startswith("Train a classifier with cross-entropy on its logits")
     assert fixes_for("bad_input", None, {}, ("no-such-topic",)) == fixes_for("bad_input", None, {})

@@ -109,3 +109,35 @@ def test_previous_window_medians_are_pandas_rolling_medians(points, window):
     values = np.array(points, dtype=np.float64)
     theirs = pd.Series(values, dtype="float64").rolling(window, min_periods=1).median().to_numpy()
     assert same_bits(features.previous_window_medians(values, window), theirs)
+
+
+def runs_by_loop(flags: list[bool]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for index, flag in enumerate(flags):
+        if flag and runs and runs[-1][0] + runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        elif flag:
+            runs.append((index, 1))
+    return runs
+
+
+@given(st.lists(st.booleans(), max_size=60))
+def test_true_runs_and_the_longest_are_the_counting_loops(flags):
+    expected = runs_by_loop(flags)
+    starts, lengths = features.true_runs(np.array(flags, dtype=bool))
+    assert list(zip(starts.tolist(), lengths.tolist())) == expected
+    longest = max(expected, key=lambda run: run[1], default=(0, 0))  # the first of the longest
+    assert features.longest_run(np.array(flags, dtype=bool)) == longest
+
+
+@given(st.lists(st.integers(0, 40), max_size=30), st.lists(st.integers(0, 40), max_size=30), st.booleans())
+def test_common_steps_are_intersect1d_s(first, second, increasing):
+    if increasing:  # the binary-search path: strictly increasing steps
+        first, second = sorted(set(first)), sorted(set(second))
+    first, second = np.array(first, dtype=np.int64), np.array(second, dtype=np.int64)
+    got = features.common_steps(first, second)
+    shared = sorted(set(first.tolist()) & set(second.tolist()))
+    assert got[0].tolist() == shared
+    assert first[got[1]].tolist() == shared and second[got[2]].tolist() == shared
+    if increasing:
+        assert all(np.array_equal(mine, theirs) for mine, theirs in zip(got, np.intersect1d(first, second, return_indices=True)))

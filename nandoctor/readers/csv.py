@@ -9,7 +9,6 @@ falls back to the stdlib reading, so both engines always give the same series.
 from __future__ import annotations
 
 import csv
-import io
 import mmap
 import os
 import re
@@ -679,7 +678,6 @@ class _Scan:
     header_fields: list[str]
     line_count: int  # header first
     literal_nans: dict[int, tuple[np.ndarray, np.ndarray]]  # column position -> (data rows, values)
-    size: int
     ends_with_line_break: bool
     may_hold_text: bool  # text on the first data line, or maybe a true/false anywhere (`_may_hold_bool`)
 
@@ -699,7 +697,7 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
     """
     header_fields: list[str] | None = None
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    line_count = size = pending = 0
+    line_count = pending = 0
     ends_with_line_break = may_hold_text = False
     # A line cut off by a block's end moves to the buffer's front and the next block is read after it;
     # a longer one than CSV_FIELD_LIMIT is given up on, so it always fits.
@@ -708,7 +706,6 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
     with open(path, "rb", buffering=0) as handle, memoryview(block) as view:
         while True:
             count = handle.readinto(view[pending:pending + SCAN_BLOCK_BYTES])
-            size += count
             stop = pending + count
             if count:
                 ends_with_line_break = block[stop - 1] == ord("\n")
@@ -766,7 +763,7 @@ def _scan_file(path: Path, delimiter: str) -> _Scan | None:
     if parts:
         rows, positions, values = (np.concatenate(part) for part in zip(*parts))
         literal_nans = {int(position): (rows[positions == position], values[positions == position]) for position in np.unique(positions)}
-    return _Scan(header_fields, line_count, literal_nans, size, ends_with_line_break, may_hold_text)
+    return _Scan(header_fields, line_count, literal_nans, ends_with_line_break, may_hold_text)
 
 
 def _may_hold_bool(block: bytearray, start: int, stop: int) -> bool:
@@ -854,7 +851,7 @@ def _literal_nan_cells(buffer: np.ndarray, cell_ends: np.ndarray, letters: np.nd
 
 
 NEGATIVE_ZERO_CHUNK = 16 << 20  # bytes compared at once when looking for a "-" before a "0"
-_BLANKS = np.array([ord(" "), ord("\t")])
+_BLANKS = np.array([ord(" "), ord("\t"), 0x0B, 0x0C])  # what pandas skips around a whole number (\r only at a line end)
 
 
 def _negative_zero_cells(path: Path, delimiter: str, width: int) -> dict[int, np.ndarray]:

@@ -112,9 +112,7 @@ def first_index_below(values: np.ndarray, level: float) -> int | None:
 
 def accuracy_out_of_range(values: np.ndarray, slack: float) -> tuple[int | None, float]:
     """The first accuracy outside its range, and the range's top (1, or 100 for a series logged in percent)."""
-    if not np.isfinite(values).any():
-        return None, 1.0
-    scale = accuracy_scale(values)
+    scale = accuracy_scale(values)  # 1 when no value is finite: then nothing is outside
     with np.errstate(invalid="ignore"):
         outside = np.flatnonzero(np.isfinite(values) & ((values < -slack) | (values > scale * (1 + slack))))
     return (int(outside[0]) if outside.size else None), scale

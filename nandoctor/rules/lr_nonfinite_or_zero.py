@@ -115,7 +115,8 @@ class LrNonfiniteOrZero(Rule):
                 return self.finding(message, confidence=0.8, series=lr, index=0, evidence=evidence, causes={}, severity="info")
             message = f"{lr.name} is 0 at all {values.size} logged points: the run cannot learn (set on purpose as an lr-0 test, or a schedule bug)"
             return self.finding(message, confidence=0.9, series=lr, index=0, evidence=evidence, causes={"lr_schedule_bug": 1.0})
-        for start, length in zero_runs(zero):
+        starts, lengths = true_runs(zero)
+        for start, length in zip(starts.tolist(), lengths.tolist()):
             if length < int(self.min_zero_points) or self._benign(values, start, length):
                 continue
             first_step, last_step = int(steps[start]), int(steps[start + length - 1])
@@ -132,9 +133,3 @@ class LrNonfiniteOrZero(Rule):
             falling = start < 2 or values[start - 1] <= values[start - 2]
             return falling and length <= self.max_trailing_share * values.size
         return False
-
-
-def zero_runs(zero: np.ndarray) -> list[tuple[int, int]]:
-    """(start, length) of every run of True, in order."""
-    starts, lengths = true_runs(zero)
-    return [(int(start), int(length)) for start, length in zip(starts, lengths)]
